@@ -1,0 +1,3 @@
+from toasty_server.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,215 @@
+"""The broker: assigns sequences, batches writes to the store, fans committed entries out.
+
+Order of events for a publish: a sequence is assigned on the event loop; the entry joins the next
+batch; one store write commits the batch; only then is each entry handed to the live mailboxes and
+its publisher answered. So a subscriber never sees an entry that a crash could take back, and a
+publish acknowledged to its caller is in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from toasty_server.broker.mailbox import Mailbox
+from toasty_server.broker.subscription import Subscription
+from toasty_server.store import LogEntry, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Encoder = Callable[[int, float], bytes]
+"""Builds the serialized delivery once its (sequence, published_at) are known."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    sequence: int
+    queued_subscribers: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionGap:
+    """Entries in [first, last] expired before this subscriber read them; some may have been its own."""
+
+    first: int
+    last: int
+
+
+class SubscriptionReplaced(Exception):
+    """A newer Subscribe with the same client id took over this stream."""
+
+
+class BrokerClosed(Exception):
+    """The server is shutting down."""
+
+
+class Broker:
+    """Sequenced, durable pub/sub over a Store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        mailbox_depth: int = 100,
+        catch_up_page: int = 256,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._mailbox_depth = mailbox_depth
+        self._catch_up_page = catch_up_page
+        self._clock = clock
+        self._subscriptions: dict[str, Subscription] = {}
+        self._pending: list[tuple[LogEntry, asyncio.Future[PublishOutcome]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._last_assigned = 0
+        self._last_committed = 0
+        self._closed = False
+        self._accepting_subscribers = True
+        self.overflows = 0
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def last_sequence(self) -> int:
+        """Highest committed sequence: the live edge a new subscriber starts from."""
+        return self._last_committed
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        return list(self._subscriptions.values())
+
+    async def start(self) -> None:
+        self._last_assigned = self._last_committed = await self._store.open()
+
+    def end_streams(self) -> None:
+        """End every subscriber stream and refuse new ones; publishing goes on until close()."""
+        self._accepting_subscribers = False
+        for sub in self._subscriptions.values():
+            sub.mailbox.close()
+        self._subscriptions.clear()
+
+    async def close(self) -> None:
+        """Finish pending writes, end every stream, close the store."""
+        self.end_streams()
+        self._closed = True
+        if self._flusher is not None:
+            await self._flusher
+        await self._store.close()
+
+    # -- publishing ----------------------------------------------------------------------------------
+
+    async def publish(self, target: str, notification_id: str, encode: Encoder) -> PublishOutcome:
+        """Append one entry and return once it is stored and handed to live subscribers."""
+        if self._closed:
+            raise BrokerClosed("the server is shutting down")
+        self._last_assigned += 1
+        now = self._clock()
+        entry = LogEntry(self._last_assigned, target, now, notification_id, encode(self._last_assigned, now))
+        done: asyncio.Future[PublishOutcome] = asyncio.get_running_loop().create_future()
+        self._pending.append((entry, done))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="toasty-broker-flush")
+        return await asyncio.shield(done)
+
+    async def _flush(self) -> None:
+        """Commit pending entries batch by batch; whatever arrives during a write forms the next batch."""
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._store.append([entry for entry, _ in batch])
+                except StoreUnavailable as exc:
+                    log.error("store write failed, %d publishes refused: %s", len(batch), exc)
+                    for _, done in batch:
+                        done.set_exception(exc)
+                    continue
+                for entry, done in batch:
+                    self._last_committed = entry.sequence
+                    done.set_result(PublishOutcome(entry.sequence, self._fan_out(entry)))
+        finally:
+            self._flusher = None
+
+    def _fan_out(self, entry: LogEntry) -> int:
+        if entry.target:
+            sub = self._subscriptions.get(entry.target)
+            if sub is None:
+                return 0
+            self._offer(sub, entry)
+            return 1
+        for sub in self._subscriptions.values():
+            self._offer(sub, entry)
+        return len(self._subscriptions)
+
+    def _offer(self, sub: Subscription, entry: LogEntry) -> None:
+        if sub.mailbox.offer(entry):
+            self.overflows += 1
+            log.warning(
+                "subscriber %s is %d entries behind: switching it to catch-up from the store",
+                sub.client_id,
+                self._mailbox_depth,
+            )
+
+    async def prune(self, max_entries: int, max_age_seconds: float) -> int:
+        return await self._store.prune(max_entries, self._clock() - max_age_seconds)
+
+    # -- subscribing ---------------------------------------------------------------------------------
+
+    def subscribe(self, client_id: str) -> Subscription:
+        """Register a live stream for client_id, replacing (and ending) any earlier one."""
+        if not self._accepting_subscribers:
+            raise BrokerClosed("the server is shutting down")
+        old = self._subscriptions.get(client_id)
+        if old is not None:
+            old.replaced = True
+            old.mailbox.close()
+            log.info("subscriber %s reconnected: replacing its previous stream", client_id)
+        sub = Subscription(client_id, Mailbox(self._mailbox_depth))
+        self._subscriptions[client_id] = sub
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if self._subscriptions.get(sub.client_id) is sub:
+            del self._subscriptions[sub.client_id]
+        sub.mailbox.close()
+
+    async def deliveries(
+        self, sub: Subscription, after: int | None, *, from_beginning: bool = False
+    ) -> AsyncIterator[LogEntry | RetentionGap]:
+        """Everything for sub after `after` (None: from the live edge), then live entries, in order.
+
+        The mailbox is registered before the store is read, so an entry committed meanwhile is found in
+        one or the other; sequences at or below the cursor are skipped, which removes the overlap.
+        """
+        sub.cursor = self._last_committed if after is None and not from_beginning else (after or 0)
+        catching_up = sub.cursor < self._last_committed
+        if catching_up:
+            oldest = await self._store.oldest_sequence()
+            if sub.cursor and oldest > sub.cursor + 1:
+                yield RetentionGap(sub.cursor + 1, oldest - 1)
+                sub.cursor = oldest - 1
+        while True:
+            if sub.replaced:
+                raise SubscriptionReplaced(sub.client_id)
+            if sub.mailbox.closed:
+                raise BrokerClosed("the server is shutting down")
+            if sub.mailbox.take_overflow():
+                catching_up = True
+            if catching_up:
+                sub.mailbox.clear()
+                page = await self._store.read_after(sub.client_id, sub.cursor, self._catch_up_page)
+                for entry in page:
+                    sub.cursor = entry.sequence
+                    yield entry
+                catching_up = len(page) == self._catch_up_page
+                continue
+            entry = sub.mailbox.pop()
+            if entry is None:
+                await sub.mailbox.wait()
+            elif entry.sequence > sub.cursor:
+                sub.cursor = entry.sequence
+                yield entry

@@ -1,0 +1,116 @@
+"""Every server setting in one pydantic-settings model.
+
+Precedence, highest first: command-line flags, `TOASTY_*` environment variables, the TOML config file
+(`--config PATH` or `TOASTY_CONFIG`), the defaults below. An invalid value stops start-up with a message
+that names the setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+DEFAULT_PORT = 50053
+
+
+class Settings(BaseSettings):
+    """Toasty server configuration. Each field is `TOASTY_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TOASTY_", extra="forbid", validate_default=True)
+
+    # Listening
+    host: str = Field("localhost", description="Address to listen on (loopback by default).")
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
+
+    # Durable log
+    store: Literal["sqlite", "memory"] = Field("sqlite", description="Where the delivery log lives.")
+    data_dir: Path = Field(Path(user_data_dir("toasty", appauthor=False)), description="Folder for the database.")
+    db_path: Path | None = Field(None, description="SQLite file; default <data_dir>/toasty.db.")
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", description="NORMAL survives a crash of the server process; FULL also a power loss."
+    )
+    retention_max_entries: int = Field(50_000, ge=100, description="Log entries kept for resuming subscribers.")
+    retention_max_age_seconds: float = Field(7 * 24 * 3600, gt=0, description="Age after which entries expire.")
+
+    # Subscribers
+    mailbox_depth: int = Field(
+        100, ge=1, description="Live queue per subscriber; a fuller one falls back to reading the log."
+    )
+    catch_up_page: int = Field(256, ge=1, description="Entries read from the log per catch-up query.")
+
+    # Validation limits
+    max_message_bytes: int = Field(256 * 1024, ge=1024, description="Largest request accepted, in bytes.")
+    max_title_chars: int = Field(256, ge=1, description="Longest title.")
+    max_text_chars: int = Field(2048, ge=1, description="Longest body line, status or other free text.")
+    max_id_chars: int = Field(128, ge=1, description="Longest id, key, client or agent id.")
+    max_buttons: int = Field(5, ge=0, le=5, description="Buttons per Interactive toast (Windows allows 5).")
+    max_inputs: int = Field(5, ge=0, le=5, description="Inputs per Interactive toast (Windows allows 5).")
+    max_choices: int = Field(20, ge=1, description="Choices per selection input.")
+
+    # Desktop
+    renderer: Literal["auto", "windows", "freedesktop", "console", "none"] = Field(
+        "auto", description="Desktop backend; auto picks by platform and what is reachable."
+    )
+    aumid: str = Field("SAM.Toasty.NotificationService", description="Windows AppUserModelID of the toasts.")
+    render_queue_depth: int = Field(1000, ge=1, description="Toasts waiting for the desktop before refusal.")
+
+    # Operations
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_format: Literal["text", "json"] = Field("text", description="Readable text or one JSON object a line.")
+    shutdown_grace_seconds: float = Field(5.0, ge=0, description="Time in-flight calls get to finish on stop.")
+    config: Path | None = Field(None, description="TOML file with any of these settings (lowest precedence).")
+
+    @property
+    def database_file(self) -> Path:
+        return self.db_path if self.db_path is not None else self.data_dir / "toasty.db"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags arrive as init kwargs; the TOML file (if any) is the weakest source.
+        return init_settings, env_settings, _TomlFromSetting(settings_cls, init_settings, env_settings)
+
+
+class _TomlFromSetting(PydanticBaseSettingsSource):
+    """Reads the TOML file named by the `config` setting, found in the flags or the environment."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._sources = sources
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = next((src().get("config") for src in self._sources if src().get("config")), None)
+        if path is None:
+            return {}
+        if not Path(path).is_file():
+            raise ConfigError(f"config: file {path} does not exist")
+        return TomlConfigSettingsSource(self.settings_cls, toml_file=Path(path))()
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message names it and says what is expected."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning pydantic's report into one readable ConfigError."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            problems.append(f"{name} (TOASTY_{name.upper()}): {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

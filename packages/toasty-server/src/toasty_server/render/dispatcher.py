@@ -1,0 +1,147 @@
+"""The renderer: a bounded queue of toasts, shown in order by the first backend that works.
+
+Publishing never waits for the desktop: the service submits and moves on. A backend that raises is
+logged and counted, and the toast falls back to the next backend (console last), so a broken desktop
+never loses the notification nor crashes the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from toasty_server.render.backend import BackendUnavailable, Interaction, InteractionSink, ToastBackend
+from toasty_server.render.spec import ToastSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderReceipt:
+    """What became of one toast: which backend showed it, or why none could."""
+
+    notification_id: str
+    shown: bool
+    backend: str
+    error: str = ""
+
+
+ReceiptSink = Callable[[ToastSpec, RenderReceipt], None]
+
+
+class Renderer:
+    """Owns the backends, in order of preference, and the worker that feeds them."""
+
+    def __init__(self, backends: Sequence[ToastBackend], *, queue_depth: int = 1000) -> None:
+        self._candidates = list(backends)
+        self._active: list[ToastBackend] = []
+        self._queue: asyncio.Queue[ToastSpec] = asyncio.Queue(maxsize=queue_depth)
+        self._worker: asyncio.Task[None] | None = None
+        self._interaction_sink: InteractionSink = _ignore_interaction
+        self._receipt_sink: ReceiptSink = _ignore_receipt
+        self.shown: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+
+    @property
+    def backend_names(self) -> list[str]:
+        return [b.name for b in self._active]
+
+    def on_interaction(self, sink: InteractionSink) -> None:
+        self._interaction_sink = sink
+
+    def on_receipt(self, sink: ReceiptSink) -> None:
+        self._receipt_sink = sink
+
+    async def start(self) -> None:
+        """Start every backend that can run here; unavailable ones are skipped with a log line."""
+        for backend in self._candidates:
+            try:
+                await backend.start(self._interaction)
+            except BackendUnavailable as exc:
+                log.info("desktop backend %s not used: %s", backend.name, exc)
+                continue
+            self._active.append(backend)
+        log.info("desktop backends in order: %s", ", ".join(self.backend_names) or "none")
+        self._worker = asyncio.create_task(self._run(), name="toasty-renderer")
+
+    def submit(self, toast: ToastSpec) -> bool:
+        """Queue a toast; False when the queue is full (the toast is refused, delivery is unaffected)."""
+        if not self._active:
+            return False
+        try:
+            self._queue.put_nowait(toast)
+        except asyncio.QueueFull:
+            log.warning("render queue full: toast %s not shown", toast.notification_id)
+            self.failed["queue_full"] += 1
+            return False
+        return True
+
+    async def drain(self) -> None:
+        """Wait until every queued toast was handled (used by shutdown and tests)."""
+        await self._queue.join()
+
+    async def withdraw(self, notification_id: str) -> None:
+        for backend in self._active:
+            try:
+                await backend.withdraw(notification_id)
+            except Exception:
+                log.exception("backend %s failed to withdraw %s", backend.name, notification_id)
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.drain(), timeout=2.0)
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        for backend in self._active:
+            try:
+                await backend.close()
+            except Exception:
+                log.exception("backend %s failed to close", backend.name)
+
+    async def show(self, toast: ToastSpec) -> RenderReceipt:
+        """Try each active backend in order until one shows the toast."""
+        errors: list[str] = []
+        for backend in self._active:
+            try:
+                await backend.show(toast)
+            except Exception as exc:
+                self.failed[backend.name] += 1
+                log.warning("backend %s failed to show %s, falling back: %r", backend.name, toast.notification_id, exc)
+                errors.append(f"{backend.name}: {exc!r}")
+                continue
+            self.shown[backend.name] += 1
+            return RenderReceipt(toast.notification_id, True, backend.name, "; ".join(errors))
+        return RenderReceipt(toast.notification_id, False, "", "; ".join(errors) or "no desktop backend")
+
+    async def _run(self) -> None:
+        while True:
+            toast = await self._queue.get()
+            try:
+                receipt = await self.show(toast)
+                self._receipt_sink(toast, receipt)
+            except Exception:
+                log.exception("rendering %s failed", toast.notification_id)
+            finally:
+                self._queue.task_done()
+
+    def _interaction(self, interaction: Interaction) -> None:
+        self._interaction_sink(interaction)
+
+
+def _ignore_interaction(interaction: Interaction) -> None:
+    log.debug("interaction without a listener: %s", interaction)
+
+
+def _ignore_receipt(toast: ToastSpec, receipt: RenderReceipt) -> None:
+    return None
+
+
+def without_image(toast: ToastSpec) -> ToastSpec:
+    return dataclasses.replace(toast, image=None)

@@ -1,0 +1,115 @@
+"""Notification (protobuf) → ToastSpec (platform-neutral). The one place that reads payload fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import betterproto2
+
+from toasty_proto import v1
+from toasty_server.render.spec import (
+    ButtonSpec,
+    ChoiceSpec,
+    ImageSpec,
+    Kind,
+    Placement,
+    ProgressSpec,
+    ProgressState,
+    SelectionSpec,
+    TextInputSpec,
+    ToastSpec,
+    Urgency,
+)
+
+_URGENCY = {
+    v1.UrgencyLevel.UNSPECIFIED: Urgency.INFO,
+    v1.UrgencyLevel.INFO: Urgency.INFO,
+    v1.UrgencyLevel.WARNING: Urgency.WARNING,
+    v1.UrgencyLevel.CRITICAL: Urgency.CRITICAL,
+}
+_PLACEMENT = {
+    v1.ImagePlacement.UNSPECIFIED: Placement.INLINE,
+    v1.ImagePlacement.HERO: Placement.HERO,
+    v1.ImagePlacement.INLINE: Placement.INLINE,
+    v1.ImagePlacement.APP_LOGO: Placement.APP_LOGO,
+}
+_STATE = {
+    v1.ProgressState.UNSPECIFIED: ProgressState.RUNNING,
+    v1.ProgressState.RUNNING: ProgressState.RUNNING,
+    v1.ProgressState.SUCCEEDED: ProgressState.SUCCEEDED,
+    v1.ProgressState.FAILED: ProgressState.FAILED,
+}
+
+
+def toast_from_notification(n: v1.Notification, publisher: str) -> ToastSpec:
+    """Map a validated notification; unknown enum values were refused by validation already."""
+    common = {
+        "notification_id": n.id,
+        "publisher": publisher,
+        "urgency": _URGENCY.get(n.urgency, Urgency.INFO),
+        "launch_url": n.launch_url,
+        "display_seconds": n.display_seconds,
+    }
+    _, payload = betterproto2.which_one_of(n, "payload")
+    if isinstance(payload, v1.TextMessage):
+        return ToastSpec(kind=Kind.TEXT, **_header(payload.header), lines=_lines(payload), **common)
+    if isinstance(payload, v1.ImageTextMessage):
+        return ToastSpec(
+            kind=Kind.IMAGE_TEXT,
+            **_header(payload.header),
+            lines=_lines(payload),
+            image=_image(payload.image),
+            **common,
+        )
+    if isinstance(payload, v1.Interactive):
+        return ToastSpec(
+            kind=Kind.INTERACTIVE,
+            **_header(payload.header),
+            lines=_lines(payload),
+            image=_image(payload.image),
+            buttons=tuple(ButtonSpec(b.id, b.label) for b in payload.buttons),
+            text_inputs=tuple(TextInputSpec(t.id, t.title, t.placeholder) for t in payload.text_inputs),
+            selections=tuple(
+                SelectionSpec(s.id, s.title, tuple(ChoiceSpec(c.id, c.label) for c in s.choices), s.default_choice_id)
+                for s in payload.selection_inputs
+            ),
+            **common,
+        )
+    if isinstance(payload, v1.Progress):
+        return ToastSpec(
+            kind=Kind.PROGRESS,
+            **_header(payload.header),
+            lines=(payload.status,) if payload.status else (),
+            progress=ProgressSpec(
+                key=payload.progress_key,
+                value=payload.value,
+                indeterminate=payload.indeterminate,
+                status=payload.status,
+                caption=payload.caption,
+                value_override=payload.value_override,
+                state=_STATE.get(payload.state, ProgressState.RUNNING),
+            ),
+            **common,
+        )
+    raise ValueError(f"notification {n.id} has no payload")  # validation makes this unreachable
+
+
+def _header(header: v1.Header | None) -> dict[str, str]:
+    return {"title": header.title, "attribution": header.attribution} if header else {"title": ""}
+
+
+def _lines(payload: v1.TextMessage | v1.ImageTextMessage | v1.Interactive) -> tuple[str, ...]:
+    return tuple(line for line in (payload.body_text_line1, payload.body_text_line2) if line)
+
+
+def _image(image: v1.Image | None) -> ImageSpec | None:
+    if image is None:
+        return None
+    source, _ = betterproto2.which_one_of(image, "source")
+    return ImageSpec(
+        path=Path(image.path) if source == "path" else None,
+        url=image.url if source == "url" else "",
+        placement=_PLACEMENT.get(image.placement, Placement.INLINE),
+        alt_text=image.alt_text,
+        crop_circle=image.crop_circle,
+    )

@@ -1,0 +1,181 @@
+"""SQLite store: the embedded default, durable across restarts and crashes of the server process.
+
+WAL mode; one writer thread commits whole batches (the broker batches concurrent publishes, so one
+fsync covers many); reads run on their own connections in another thread. The event loop never waits
+on SQLite directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from toasty_server.store.base import LogEntry, StoreCorrupt, StoreUnavailable
+
+T = TypeVar("T")
+
+# "Tsty": marks the file as Toasty's, so a foreign SQLite file is refused instead of modified.
+APPLICATION_ID = 0x54737479
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS log (
+    seq INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    published_at REAL NOT NULL,
+    notification_id TEXT NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_by_target ON log (target, seq);
+CREATE INDEX IF NOT EXISTS log_by_time ON log (published_at);
+"""
+
+_READ_AFTER = """
+SELECT seq, target, published_at, notification_id, payload FROM (
+    SELECT * FROM (SELECT * FROM log WHERE target = '' AND seq > :after ORDER BY seq LIMIT :limit)
+    UNION ALL
+    SELECT * FROM (SELECT * FROM log WHERE target = :client AND seq > :after ORDER BY seq LIMIT :limit)
+) ORDER BY seq LIMIT :limit
+"""
+
+
+class SQLiteStore:
+    """Delivery log in one SQLite file."""
+
+    name = "sqlite"
+
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toasty-sqlite-write")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toasty-sqlite-read")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def open(self) -> int:
+        return await self._run(self._writer, self._open_sync)
+
+    async def append(self, entries: Sequence[LogEntry]) -> None:
+        await self._run(self._writer, self._append_sync, entries)
+
+    async def read_after(self, client_id: str, after: int, limit: int) -> list[LogEntry]:
+        return await self._run(self._reader, self._read_after_sync, client_id, after, limit)
+
+    async def oldest_sequence(self) -> int:
+        return await self._run(self._reader, self._scalar_sync, "SELECT COALESCE(MIN(seq), 0) FROM log")
+
+    async def prune(self, max_entries: int, older_than: float) -> int:
+        return await self._run(self._writer, self._prune_sync, max_entries, older_than)
+
+    async def close(self) -> None:
+        await self._run(self._writer, self._checkpoint_sync)
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    # -- executor side -------------------------------------------------------------------------------
+
+    async def _run(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=5.0)
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _open_sync(self) -> int:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the folder for {self._path}: {exc.strerror}") from exc
+        try:
+            conn = self._conn()
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables and app_id != APPLICATION_ID:
+                raise StoreCorrupt(
+                    f"{self._path} is an SQLite database of another program (application_id {app_id:#x}); "
+                    "Toasty will not modify it. Point TOASTY_DB_PATH at another file."
+                )
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreCorrupt(
+                    f"{self._path} was written by a newer Toasty (schema {version} > {SCHEMA_VERSION}); upgrade."
+                )
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise StoreCorrupt(f"{self._path} is damaged ({check}); move it away to start afresh.")
+            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM log").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "readonly" not in str(exc):
+                raise StoreUnavailable(f"cannot open {self._path}: {exc}") from exc
+            raise StoreCorrupt(f"{self._path} is not a usable Toasty database ({exc}); it was left as is.") from exc
+
+    def _append_sync(self, entries: Sequence[LogEntry]) -> None:
+        conn = self._conn()
+        try:
+            with _transaction(conn):
+                conn.executemany(
+                    "INSERT INTO log (seq, target, published_at, notification_id, payload) VALUES (?, ?, ?, ?, ?)",
+                    [(e.sequence, e.target, e.published_at, e.notification_id, e.payload) for e in entries],
+                )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"could not write to {self._path}: {exc}") from exc
+
+    def _read_after_sync(self, client_id: str, after: int, limit: int) -> list[LogEntry]:
+        rows = self._conn().execute(_READ_AFTER, {"after": after, "limit": limit, "client": client_id})
+        return [LogEntry(*row) for row in rows]
+
+    def _scalar_sync(self, sql: str) -> int:
+        return int(self._conn().execute(sql).fetchone()[0])
+
+    def _prune_sync(self, max_entries: int, older_than: float) -> int:
+        conn = self._conn()
+        with _transaction(conn):
+            by_count = conn.execute(
+                "DELETE FROM log WHERE seq <= (SELECT seq FROM log ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                (max_entries,),
+            ).rowcount
+            by_age = conn.execute("DELETE FROM log WHERE published_at < ?", (older_than,)).rowcount
+        return int(by_count + by_age)
+
+    def _checkpoint_sync(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> object:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,29 @@
+"""Run a real Toasty server inside your own tests: `async with running_server() as server: ...`.
+
+The server listens on a free loopback port, with an in-memory store unless you pass `store="sqlite"`
+and a `db_path`. Toasty's own test suite uses this helper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from toasty_server.app import ToastyServer
+from toasty_server.config import load_settings
+from toasty_server.render.backend import ToastBackend
+
+
+@asynccontextmanager
+async def running_server(
+    *, backends: Sequence[ToastBackend] | None = (), **settings: Any
+) -> AsyncIterator[ToastyServer]:
+    """Start a server on 127.0.0.1 and a free port; stop it on exit. `backends=None` picks as configured."""
+    defaults: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "store": "memory", "shutdown_grace_seconds": 0.5}
+    server = ToastyServer(load_settings(**{**defaults, **settings}), backends=backends)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
