@@ -30,7 +30,7 @@ def _tool_path() -> str:
     """PATH with the interpreter's scripts dir and ruff's binary first: the plugin shells out to `ruff`."""
     dirs = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
     try:
-        from ruff.__main__ import find_ruff_bin
+        from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
 
         dirs.insert(0, str(Path(find_ruff_bin()).parent))
     except ImportError:
@@ -54,6 +54,8 @@ def _rpc_table_source(descriptor_set: bytes) -> str:
 
     lines = [
         '"""RPC method table generated from the .proto by hatch_build.py. Do not edit."""',
+        "",
+        "from typing import Any",
         "",
         "from toasty_proto.method import RpcMethod",
     ]
@@ -85,9 +87,10 @@ def _rpc_table_source(descriptor_set: bytes) -> str:
         by_module.setdefault(module, []).append(name)
     for module, classes in by_module.items():
         lines.append(f"from {module} import {', '.join(classes)}")
-    lines += ["", *[c + "\n" for c in constants]]
-    lines.append("ALL_METHODS: tuple[RpcMethod[object, object], ...] = (")
-    lines += [f"    {n},  # type: ignore[list-item]" for n in names]
+    lines += ["", f"__all__ = {tuple(['ALL_METHODS', *names])!r}", ""]
+    lines += [c + "\n" for c in constants]
+    lines.append("ALL_METHODS: tuple[RpcMethod[Any, Any], ...] = (")
+    lines += [f"    {n}," for n in names]
     lines.append(")")
     return "\n".join(lines) + "\n"
 
@@ -166,10 +169,10 @@ def check() -> int:
 try:
     from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 except ImportError:  # running as a plain script in an env without hatchling
-    BuildHookInterface = object  # type: ignore[assignment,misc]
+    BuildHookInterface = object
 
 
-class ProtoBuildHook(BuildHookInterface):  # type: ignore[misc,valid-type]
+class ProtoBuildHook(BuildHookInterface):  # type: ignore[misc]
     """Generates the code before hatchling collects the wheel's files (standard and editable)."""
 
     PLUGIN_NAME = "custom"

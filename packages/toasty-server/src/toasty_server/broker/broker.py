@@ -207,9 +207,9 @@ class Broker:
                     yield entry
                 catching_up = len(page) == self._catch_up_page
                 continue
-            entry = sub.mailbox.pop()
-            if entry is None:
+            live = sub.mailbox.pop()
+            if live is None:
                 await sub.mailbox.wait()
-            elif entry.sequence > sub.cursor:
-                sub.cursor = entry.sequence
-                yield entry
+            elif live.sequence > sub.cursor:
+                sub.cursor = live.sequence
+                yield live

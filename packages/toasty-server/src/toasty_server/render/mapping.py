@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import betterproto2
-
 from toasty_proto import v1
+
 from toasty_server.render.spec import (
     ButtonSpec,
     ChoiceSpec,
@@ -43,28 +44,26 @@ _STATE = {
 
 def toast_from_notification(n: v1.Notification, publisher: str) -> ToastSpec:
     """Map a validated notification; unknown enum values were refused by validation already."""
-    common = {
-        "notification_id": n.id,
-        "publisher": publisher,
-        "urgency": _URGENCY.get(n.urgency, Urgency.INFO),
-        "launch_url": n.launch_url,
-        "display_seconds": n.display_seconds,
-    }
     _, payload = betterproto2.which_one_of(n, "payload")
+    header = getattr(payload, "header", None) or v1.Header()
+    base = ToastSpec(
+        notification_id=n.id,
+        publisher=publisher,
+        kind=Kind.TEXT,
+        title=header.title,
+        attribution=header.attribution,
+        urgency=_URGENCY.get(n.urgency, Urgency.INFO),
+        launch_url=n.launch_url,
+        display_seconds=n.display_seconds,
+    )
     if isinstance(payload, v1.TextMessage):
-        return ToastSpec(kind=Kind.TEXT, **_header(payload.header), lines=_lines(payload), **common)
+        return replace(base, lines=_lines(payload))
     if isinstance(payload, v1.ImageTextMessage):
-        return ToastSpec(
-            kind=Kind.IMAGE_TEXT,
-            **_header(payload.header),
-            lines=_lines(payload),
-            image=_image(payload.image),
-            **common,
-        )
+        return replace(base, kind=Kind.IMAGE_TEXT, lines=_lines(payload), image=_image(payload.image))
     if isinstance(payload, v1.Interactive):
-        return ToastSpec(
+        return replace(
+            base,
             kind=Kind.INTERACTIVE,
-            **_header(payload.header),
             lines=_lines(payload),
             image=_image(payload.image),
             buttons=tuple(ButtonSpec(b.id, b.label) for b in payload.buttons),
@@ -73,12 +72,11 @@ def toast_from_notification(n: v1.Notification, publisher: str) -> ToastSpec:
                 SelectionSpec(s.id, s.title, tuple(ChoiceSpec(c.id, c.label) for c in s.choices), s.default_choice_id)
                 for s in payload.selection_inputs
             ),
-            **common,
         )
     if isinstance(payload, v1.Progress):
-        return ToastSpec(
+        return replace(
+            base,
             kind=Kind.PROGRESS,
-            **_header(payload.header),
             lines=(payload.status,) if payload.status else (),
             progress=ProgressSpec(
                 key=payload.progress_key,
@@ -89,13 +87,8 @@ def toast_from_notification(n: v1.Notification, publisher: str) -> ToastSpec:
                 value_override=payload.value_override,
                 state=_STATE.get(payload.state, ProgressState.RUNNING),
             ),
-            **common,
         )
     raise ValueError(f"notification {n.id} has no payload")  # validation makes this unreachable
-
-
-def _header(header: v1.Header | None) -> dict[str, str]:
-    return {"title": header.title, "attribution": header.attribution} if header else {"title": ""}
 
 
 def _lines(payload: v1.TextMessage | v1.ImageTextMessage | v1.Interactive) -> tuple[str, ...]:
@@ -107,8 +100,8 @@ def _image(image: v1.Image | None) -> ImageSpec | None:
         return None
     source, _ = betterproto2.which_one_of(image, "source")
     return ImageSpec(
-        path=Path(image.path) if source == "path" else None,
-        url=image.url if source == "url" else "",
+        path=Path(image.path) if source == "path" and image.path else None,
+        url=image.url or "" if source == "url" else "",
         placement=_PLACEMENT.get(image.placement, Placement.INLINE),
         alt_text=image.alt_text,
         crop_circle=image.crop_circle,

@@ -6,7 +6,7 @@ import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -24,14 +24,14 @@ log = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-Unary = Callable[["NotificationServicer", Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+Unary = Callable[["NotificationServicer", Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]
 
 
 def _maps_errors(method: Unary[Req, Resp]) -> Unary[Req, Resp]:
     """Turn domain errors raised by a unary handler into their gRPC status."""
 
     @functools.wraps(method)
-    async def wrapper(self: NotificationServicer, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+    async def wrapper(self: NotificationServicer, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
         try:
             return await method(self, request, context)
         except ToastyError as exc:
@@ -52,18 +52,18 @@ class NotificationServicer:
         self._renderer = renderer
         self._validator = validator
 
-    def _agent(self, context: grpc.aio.ServicerContext) -> str:
+    def _agent(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         return agent_id(context, self._validator.limits.id_chars)
 
     @_maps_errors
-    async def publish(self, request: v1.PublishRequest, context: grpc.aio.ServicerContext) -> v1.PublishResponse:
+    async def publish(self, request: v1.PublishRequest, context: grpc.aio.ServicerContext[Any, Any]) -> v1.PublishResponse:
         publisher = self._agent(context)
         notification = self._validator.publish(request)
         return await self._publish(publisher, notification, request.target_client_id, not request.skip_toast)
 
     @_maps_errors
     async def send_notification(
-        self, request: v1.SendNotificationRequest, context: grpc.aio.ServicerContext
+        self, request: v1.SendNotificationRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> v1.SendNotificationResponse:
         """The 1.0 API: a broadcast Text toast with a title, one line and a level."""
         publisher = self._agent(context)
@@ -109,7 +109,7 @@ class NotificationServicer:
         )
 
     async def subscribe(
-        self, request: v1.SubscriptionRequest, context: grpc.aio.ServicerContext
+        self, request: v1.SubscriptionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[bytes]:
         """Stream serialized Delivery messages: catch-up from the log, then live."""
         try:
@@ -136,7 +136,7 @@ class NotificationServicer:
             self._broker.unsubscribe(subscription)
             log.info("subscriber %s disconnected at sequence %d", client_id, subscription.cursor)
 
-    async def get_status(self, request: v1.StatusRequest, context: grpc.aio.ServicerContext) -> v1.StatusResponse:
+    async def get_status(self, request: v1.StatusRequest, context: grpc.aio.ServicerContext[Any, Any]) -> v1.StatusResponse:
         return v1.StatusResponse(
             version=__version__,
             store=self._broker.store.name,

@@ -137,12 +137,12 @@ class Validator:
     def image(self, field: str, image: v1.Image) -> None:
         source, _ = betterproto2.which_one_of(image, "source")
         if source == "path":
-            path = image.path
+            path = image.path or ""
             if "\x00" in path or (not path.startswith("/") and not _is_windows_absolute(path)):
                 raise InvalidArgument(f"{field}.path", f"{path[:60]!r} must be an absolute path")
             self.text(f"{field}.path", path, limit=4096)
         elif source == "url":
-            self.url(f"{field}.url", image.url, schemes=frozenset({"http", "https"}))
+            self.url(f"{field}.url", image.url or "", schemes=frozenset({"http", "https"}))
         else:
             raise InvalidArgument(f"{field}", "set path (a local file) or url (http or https)")
         if image.placement not in _PLACEMENTS:

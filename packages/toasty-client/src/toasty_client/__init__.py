@@ -1,0 +1,54 @@
+"""Toasty client: `ResilientNotificationClient` and typed builders for the four notification templates."""
+
+from toasty_client.builders import (
+    Button,
+    Choice,
+    Image,
+    ImageTextNotification,
+    InteractiveNotification,
+    NotificationBuilder,
+    Placement,
+    ProgressNotification,
+    ProgressState,
+    SelectionInput,
+    TextInput,
+    TextNotification,
+    Urgency,
+)
+from toasty_client.client import ResilientNotificationClient, RetryPolicy
+from toasty_client.errors import (
+    InvalidNotification,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServerUnavailable,
+    SubscriptionReplaced,
+    ToastyError,
+    Unauthenticated,
+)
+
+__all__ = [
+    "Button",
+    "Choice",
+    "Image",
+    "ImageTextNotification",
+    "InteractiveNotification",
+    "InvalidNotification",
+    "NotFound",
+    "NotificationBuilder",
+    "PermissionDenied",
+    "Placement",
+    "ProgressNotification",
+    "ProgressState",
+    "RateLimited",
+    "ResilientNotificationClient",
+    "RetryPolicy",
+    "SelectionInput",
+    "ServerUnavailable",
+    "SubscriptionReplaced",
+    "TextInput",
+    "TextNotification",
+    "ToastyError",
+    "Unauthenticated",
+    "Urgency",
+]

@@ -1,0 +1,179 @@
+"""`toasty`: publish and subscribe from a shell, with the same client library agents use."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import betterproto2
+from pydantic import ValidationError
+
+from toasty_client.builders import (
+    Button,
+    Choice,
+    Image,
+    ImageTextNotification,
+    InteractiveNotification,
+    NotificationBuilder,
+    Placement,
+    ProgressNotification,
+    SelectionInput,
+    TextInput,
+    TextNotification,
+    Urgency,
+)
+from toasty_client.client import DEFAULT_ADDRESS, ResilientNotificationClient, RetryPolicy
+from toasty_client.errors import ToastyError
+from toasty_proto import v1
+
+EPILOG = """\
+examples:
+  toasty publish --title "Build passed" --line1 "main @ 4f2a9c"
+  toasty publish --title "Disk almost full" --urgency critical --target ops-agent
+  toasty publish --title "New photo" --image ~/Pictures/cat.png --placement hero
+  toasty publish --title "Deploy v1.2?" --button approve=Approve --button reject=Reject --input reason=Why
+  toasty publish --title "Upload" --progress 0.4 --key upload-42 --status "4 of 10 files"
+  toasty publish --json notification.json        # a Notification in protobuf JSON form
+  toasty subscribe --client-id my-agent --json   # one JSON object per delivery
+  toasty status
+
+The server address comes from --address, else TOASTY_ADDRESS, else localhost:50053; the agent id
+from --agent-id, else TOASTY_AGENT_ID.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="toasty",
+        description="Publish to and subscribe from a Toasty notification hub.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--address", help=f"server address (default {DEFAULT_ADDRESS})")
+    p.add_argument("--agent-id", help="who you are to the server (x-agent-id)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pub = sub.add_parser(
+        "publish", help="publish one notification", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    pub.add_argument("--title", help="title line (required unless --json)")
+    pub.add_argument("--line1", default="", help="first body line")
+    pub.add_argument("--line2", default="", help="second body line")
+    pub.add_argument("--urgency", choices=[u.value for u in Urgency], default="info")
+    pub.add_argument("--target", default="", help="client id to deliver to (default: every subscriber)")
+    pub.add_argument("--id", help="notification id (default: generated)")
+    pub.add_argument("--no-toast", action="store_true", help="deliver to subscribers only, no desktop toast")
+    pub.add_argument("--image", help="image file or http(s) URL (makes an ImageText toast)")
+    pub.add_argument("--placement", choices=[x.value for x in Placement], default="inline")
+    pub.add_argument("--button", action="append", default=[], metavar="ID=LABEL", help="add a button")
+    pub.add_argument("--input", action="append", default=[], metavar="ID=TITLE", help="add a text input")
+    pub.add_argument("--select", action="append", default=[], metavar="ID=A,B,C", help="add a selection input")
+    pub.add_argument("--progress", type=float, help="progress value 0..1 (makes a Progress toast)")
+    pub.add_argument("--key", help="progress key: the same key updates one toast in place")
+    pub.add_argument("--status", default="", help="progress status text")
+    pub.add_argument("--json", type=Path, metavar="FILE", help="read the Notification from a JSON file ('-': stdin)")
+
+    subs = sub.add_parser("subscribe", help="print deliveries as they arrive")
+    subs.add_argument("--client-id", help="subscribe as this client (default: the agent id)")
+    subs.add_argument("--after", type=int, default=0, help="resume after this sequence")
+    subs.add_argument("--from-beginning", action="store_true", help="replay everything retained first")
+    subs.add_argument("--json", action="store_true", help="one JSON object per line")
+    subs.add_argument("--count", type=int, default=0, help="exit after this many deliveries")
+
+    sub.add_parser("status", help="show the server's state")
+    return p
+
+
+def _pair(value: str, flag: str) -> tuple[str, str]:
+    key, sep, rest = value.partition("=")
+    if not sep or not key or not rest:
+        raise SystemExit(f"toasty: {flag} expects ID=VALUE, got {value!r}")
+    return key, rest
+
+
+def build_notification(args: argparse.Namespace) -> NotificationBuilder | v1.Notification:
+    """Pick the template from the flags: --json, --progress, --button, --image, else Text."""
+    if args.json is not None:
+        text = sys.stdin.read() if str(args.json) == "-" else args.json.read_text()
+        return v1.Notification.from_dict(json.loads(text))
+    if not args.title:
+        raise SystemExit("toasty: --title is required (or give --json FILE)")
+    common: dict[str, Any] = {"title": args.title, "urgency": Urgency(args.urgency), "id": args.id}
+    if args.progress is not None or args.key:
+        if not args.key:
+            raise SystemExit("toasty: --progress needs --key (the same key updates one toast in place)")
+        return ProgressNotification(**common, key=args.key, value=args.progress or 0.0, status=args.status)
+    image = Image(source=args.image, placement=Placement(args.placement)) if args.image else None
+    if args.button:
+        inputs: list[TextInput | SelectionInput] = [
+            TextInput(id=k, title=t) for k, t in (_pair(v, "--input") for v in args.input)
+        ]
+        for value in args.select:
+            key, choices = _pair(value, "--select")
+            inputs.append(SelectionInput(id=key, choices=[Choice(id=c, label=c) for c in choices.split(",")]))
+        buttons = [Button(id=k, label=label) for k, label in (_pair(v, "--button") for v in args.button)]
+        return InteractiveNotification(
+            **common, line1=args.line1, line2=args.line2, buttons=buttons, inputs=inputs, image=image
+        )
+    if image is not None:
+        return ImageTextNotification(**common, line1=args.line1, line2=args.line2, image=image)
+    return TextNotification(**common, line1=args.line1, line2=args.line2)
+
+
+def describe(delivery: v1.Delivery) -> str:
+    """One human-readable line per delivery."""
+    head = f"#{delivery.sequence} from {delivery.publisher_agent_id or '?'}"
+    n = delivery.notification
+    if n is not None:
+        kind, payload = betterproto2.which_one_of(n, "payload")
+        title = getattr(getattr(payload, "header", None), "title", "")
+        return f"{head} [{n.urgency.name.lower()} {kind}] {title} (id {n.id})"
+    if delivery.interaction is not None:
+        i = delivery.interaction
+        return f"{head} answer to {i.notification_id}: {i.kind.name.lower()} {i.button_id} {dict(i.inputs)}"
+    if delivery.gap is not None:
+        return f"{head} GAP {delivery.gap.from_sequence}..{delivery.gap.to_sequence}: {delivery.gap.reason}"
+    return head
+
+
+async def _run(args: argparse.Namespace) -> int:
+    retry = RetryPolicy(publish_attempts=3)
+    async with ResilientNotificationClient(args.address, agent_id=args.agent_id, retry=retry) as client:
+        if args.command == "publish":
+            response = await client.publish(build_notification(args), target=args.target, skip_toast=args.no_toast)
+            toast = "requested" if response.toast_requested else "not requested"
+            print(
+                f"published {response.notification_id} (sequence {response.sequence}, "
+                f"{response.queued_subscribers} live subscriber(s), toast {toast})"
+            )
+        elif args.command == "subscribe":
+            seen = 0
+            async for delivery in client.subscribe(
+                args.client_id, after_sequence=args.after, from_beginning=args.from_beginning
+            ):
+                print(json.dumps(delivery.to_dict()) if args.json else describe(delivery), flush=True)
+                seen += 1
+                if args.count and seen >= args.count:
+                    break
+        elif args.command == "status":
+            print(json.dumps((await client.status()).to_dict(), indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return asyncio.run(_run(args))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        sys.stderr.write(f"toasty: invalid notification: {problems}\n")
+        return 2
+    except ToastyError as exc:
+        sys.stderr.write(f"toasty: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130

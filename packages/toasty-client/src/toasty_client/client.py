@@ -1,0 +1,308 @@
+"""`ResilientNotificationClient`: publish, subscribe and query a Toasty server from asyncio.
+
+    async with ResilientNotificationClient(agent_id="deployer") as toasty:
+        await toasty.publish(TextNotification(title="Deployed", line1="v1.2 is live"))
+        async for delivery in toasty.subscribe():
+            ...
+
+Retries use tenacity (exponential backoff with jitter) and only for failures worth retrying. A
+subscription reconnects on its own and resumes after the last sequence it yielded, so the caller sees
+each notification once and in order, across reconnects and server restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace, TracebackType
+from typing import Any
+
+import grpc
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_never
+from tenacity.wait import wait_exponential_jitter
+
+from toasty_client.builders import NotificationBuilder
+from toasty_client.errors import ServerUnavailable, ToastyError, from_rpc_error, retry_after_seconds
+from toasty_proto import v1
+from toasty_proto.method import RpcMethod
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ADDRESS = "localhost:50053"
+AGENT_ID_KEY = "x-agent-id"
+
+# From the original design notes: ping every 5 minutes, give up on a ping after 20 seconds.
+KEEPALIVE_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.keepalive_time_ms", 5 * 60 * 1000),
+    ("grpc.keepalive_timeout_ms", 20 * 1000),
+    ("grpc.keepalive_permit_without_calls", 1),
+)
+
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.CANCELLED,  # grpc core cancels some stream starts under a reconnect storm
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard the client tries. Subscriptions retry forever unless `subscribe_max_attempts` is set."""
+
+    initial_backoff: float = 0.1
+    max_backoff: float = 10.0
+    jitter: float = 0.5
+    publish_attempts: int = 5
+    subscribe_max_attempts: int | None = None
+    retryable: frozenset[grpc.StatusCode] = field(default=RETRYABLE)
+
+    def should_retry(self, exc: BaseException) -> bool:
+        return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in self.retryable
+
+
+class _Backoff:
+    """Exponential backoff with jitter (tenacity's), reset after a stream made progress."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._wait = wait_exponential_jitter(
+            initial=policy.initial_backoff, max=policy.max_backoff, jitter=policy.jitter
+        )
+        self.failures = 0
+
+    def reset(self) -> None:
+        self.failures = 0
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        self.failures += 1
+        delay = float(self._wait(SimpleNamespace(attempt_number=self.failures)))  # type: ignore[arg-type]
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        hint = retry_after_seconds(exc) if isinstance(exc, grpc.aio.AioRpcError) else None
+        return max(delay, hint or 0.0)
+
+
+class _StreamEnded(Exception):
+    """The server closed a subscription without an error: reconnect and resume."""
+
+
+class ResilientNotificationClient:
+    """Async client for one Toasty server, identified to it as `agent_id`."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        agent_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        channel_options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self.address = address or os.environ.get("TOASTY_ADDRESS", DEFAULT_ADDRESS)
+        self.agent_id = agent_id or os.environ.get("TOASTY_AGENT_ID", "")
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self._options = [*KEEPALIVE_OPTIONS, *channel_options]
+        self._channel: grpc.aio.Channel | None = None
+
+    async def __aenter__(self) -> ResilientNotificationClient:
+        self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def connect(self) -> None:
+        """Create the channel (it connects lazily and reconnects by itself)."""
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self.address, options=self._options)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    @property
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return ((AGENT_ID_KEY, self.agent_id),) if self.agent_id else ()
+
+    def _unary(self, method: RpcMethod[Any, Any]) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
+        if self._channel is None:
+            raise RuntimeError("use `async with ResilientNotificationClient(...)` or call connect() first")
+        return self._channel.unary_unary(
+            method.path, request_serializer=method.serialize, response_deserializer=method.deserialize_response
+        )
+
+    async def _call(self, method: RpcMethod[Any, Any], request: Any, *, attempts: int) -> Any:
+        backoff = _Backoff(self.retry)
+        rpc = self._unary(method)
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(self.retry.should_retry),
+                wait=backoff,
+                stop=stop_after_attempt(attempts),
+                reraise=True,
+            ):
+                with attempt:
+                    return await rpc(request, metadata=self._metadata, timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    # -- publishing ----------------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        notification: NotificationBuilder | v1.Notification,
+        *,
+        target: str = "",
+        skip_toast: bool = False,
+    ) -> v1.PublishResponse:
+        """Publish to one subscriber (`target`) or to all; returns once the server stored it.
+
+        The client assigns the notification id before the first attempt, so a retry after a lost
+        response carries the same id and subscribers can drop the duplicate.
+        """
+        proto = notification if isinstance(notification, v1.Notification) else notification.to_proto()
+        if not proto.id:
+            proto.id = uuid.uuid4().hex
+        request = v1.PublishRequest(notification=proto, target_client_id=target, skip_toast=skip_toast)
+        response: v1.PublishResponse = await self._call(
+            v1.NOTIFICATION_SERVICE_PUBLISH, request, attempts=self.retry.publish_attempts
+        )
+        return response
+
+    async def send_notification(
+        self, title: str, message: str, level: v1.UrgencyLevel = v1.UrgencyLevel.INFO
+    ) -> v1.SendNotificationResponse:
+        """The 1.0 API (title, message, level), kept for existing agents."""
+        request = v1.SendNotificationRequest(title=title, message=message, level=level)
+        response: v1.SendNotificationResponse = await self._call(
+            v1.NOTIFICATION_SERVICE_SEND_NOTIFICATION, request, attempts=self.retry.publish_attempts
+        )
+        return response
+
+    async def status(self) -> v1.StatusResponse:
+        response: v1.StatusResponse = await self._call(
+            v1.NOTIFICATION_SERVICE_GET_STATUS, v1.StatusRequest(), attempts=self.retry.publish_attempts
+        )
+        return response
+
+    # -- subscribing ---------------------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        client_id: str | None = None,
+        *,
+        after_sequence: int = 0,
+        from_beginning: bool = False,
+        dedupe_window: int = 4096,
+    ) -> AsyncIterator[v1.Delivery]:
+        """Yield deliveries for `client_id` (default: the agent id) forever, reconnecting as needed.
+
+        `after_sequence` resumes after a sequence you saw before (persist `delivery.sequence` to resume
+        across restarts of your agent). Notifications whose id was seen in the last `dedupe_window`
+        deliveries are skipped (a publish retried after a lost response).
+        """
+        state = _SubscriptionState(
+            client_id=client_id or self.agent_id,
+            last_sequence=after_sequence,
+            from_beginning=from_beginning,
+            seen=collections.OrderedDict(),
+            dedupe_window=dedupe_window,
+        )
+        queue: asyncio.Queue[v1.Delivery | BaseException] = asyncio.Queue(maxsize=64)
+        pump = asyncio.create_task(self._pump(state, queue), name=f"toasty-subscribe-{state.client_id}")
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+    async def _pump(self, state: _SubscriptionState, queue: asyncio.Queue[v1.Delivery | BaseException]) -> None:
+        backoff = _Backoff(self.retry)
+        attempts = self.retry.subscribe_max_attempts
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(lambda e: isinstance(e, _StreamEnded) or self.retry.should_retry(e)),
+                wait=backoff,
+                stop=stop_never if attempts is None else stop_after_attempt(attempts),
+                reraise=True,
+                before_sleep=_log_reconnect,
+            ):
+                with attempt:
+                    await self._read_stream(state, queue, backoff)
+        except grpc.aio.AioRpcError as exc:
+            await queue.put(from_rpc_error(exc))
+        except _StreamEnded:
+            await queue.put(ServerUnavailable("the server kept closing the subscription"))
+        except ToastyError as exc:
+            await queue.put(exc)
+
+    async def _read_stream(
+        self, state: _SubscriptionState, queue: asyncio.Queue[v1.Delivery | BaseException], backoff: _Backoff
+    ) -> None:
+        if self._channel is None:
+            raise RuntimeError("the client is closed")
+        method = v1.NOTIFICATION_SERVICE_SUBSCRIBE
+        rpc = self._channel.unary_stream(
+            method.path, request_serializer=method.serialize, response_deserializer=method.deserialize_response
+        )
+        request = v1.SubscriptionRequest(
+            client_id=state.client_id,
+            after_sequence=state.last_sequence,
+            from_beginning=state.from_beginning and state.last_sequence == 0,
+        )
+        call = rpc(request, metadata=self._metadata)
+        try:
+            async for delivery in call:
+                backoff.reset()
+                if delivery.sequence <= state.last_sequence:
+                    continue
+                state.last_sequence = delivery.sequence
+                if state.is_duplicate(delivery):
+                    continue
+                await queue.put(delivery)
+        finally:
+            call.cancel()
+        raise _StreamEnded()
+
+
+@dataclass
+class _SubscriptionState:
+    client_id: str
+    last_sequence: int
+    from_beginning: bool
+    seen: collections.OrderedDict[str, None]
+    dedupe_window: int
+
+    def is_duplicate(self, delivery: v1.Delivery) -> bool:
+        if delivery.notification is None or not delivery.notification.id:
+            return False
+        key = f"{delivery.publisher_agent_id}/{delivery.notification.id}"
+        if key in self.seen:
+            return True
+        self.seen[key] = None
+        if len(self.seen) > self.dedupe_window:
+            self.seen.popitem(last=False)
+        return False
+
+
+def _log_reconnect(retry_state: RetryCallState) -> None:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    detail = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else type(exc).__name__
+    log.info("subscription interrupted (%s); reconnecting (attempt %d)", detail, retry_state.attempt_number)

@@ -1,0 +1,86 @@
+"""The client's exceptions: one class per failure an agent may want to handle differently."""
+
+from __future__ import annotations
+
+import grpc
+
+REASON_KEY = "toasty-reason"
+RETRY_AFTER_KEY = "toasty-retry-after-ms"
+
+
+class ToastyError(Exception):
+    """Base of everything this client raises. `code` is the gRPC status, `reason` a stable word."""
+
+    def __init__(self, message: str, *, code: grpc.StatusCode | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class InvalidNotification(ToastyError):
+    """The server refused the request (INVALID_ARGUMENT); the message names the field to fix."""
+
+
+class NotFound(ToastyError):
+    pass
+
+
+class PermissionDenied(ToastyError):
+    pass
+
+
+class Unauthenticated(ToastyError):
+    pass
+
+
+class RateLimited(ToastyError):
+    """Too many calls from this agent; `retry_after` seconds is the server's hint."""
+
+    def __init__(self, message: str, *, retry_after: float | None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerUnavailable(ToastyError):
+    """The server could not be reached, or is shutting down, after the client's retries."""
+
+
+class SubscriptionReplaced(ToastyError):
+    """Another Subscribe with the same client id took over this stream; it is not resumed."""
+
+
+def _metadata(error: grpc.aio.AioRpcError, key: str) -> str:
+    for item in error.trailing_metadata() or ():
+        k, v = item
+        if k == key:
+            return v.decode() if isinstance(v, bytes) else str(v)
+    return ""
+
+
+def retry_after_seconds(error: grpc.aio.AioRpcError) -> float | None:
+    """The server's retry hint from trailing metadata, in seconds."""
+    value = _metadata(error, RETRY_AFTER_KEY)
+    try:
+        return int(value) / 1000 if value else None
+    except ValueError:
+        return None
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError) -> ToastyError:
+    """Turn a gRPC failure into the matching ToastyError (the original is kept as __cause__)."""
+    code, details, reason = error.code(), error.details() or "", _metadata(error, REASON_KEY)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidNotification(details, code=code, reason=reason)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound(details, code=code, reason=reason)
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return PermissionDenied(details, code=code, reason=reason)
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return Unauthenticated(details, code=code, reason=reason)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return RateLimited(details, code=code, reason=reason, retry_after=retry_after_seconds(error))
+    if code == grpc.StatusCode.ABORTED and reason == "SUBSCRIPTION_REPLACED":
+        return SubscriptionReplaced(details, code=code, reason=reason)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+        return ServerUnavailable(details or code.name, code=code, reason=reason)
+    return ToastyError(f"{code.name}: {details}", code=code, reason=reason)
