@@ -74,7 +74,7 @@ class _Backoff:
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._wait = wait_exponential_jitter(
-            initial=policy.initial_backoff, max=policy.max_backoff, jitter=policy.jitter
+            multiplier=policy.initial_backoff, max=policy.max_backoff, jitter=policy.jitter
         )
         self.failures = 0
 

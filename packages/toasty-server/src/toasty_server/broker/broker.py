@@ -159,8 +159,13 @@ class Broker:
 
     # -- subscribing ---------------------------------------------------------------------------------
 
-    def subscribe(self, client_id: str) -> Subscription:
-        """Register a live stream for client_id, replacing (and ending) any earlier one."""
+    def subscribe(self, client_id: str, after: int | None = None, *, from_beginning: bool = False) -> Subscription:
+        """Register a live stream for client_id, replacing (and ending) any earlier one.
+
+        It starts after sequence `after`; with None, at the live edge (or at the oldest retained entry
+        when `from_beginning`). The position is fixed here, before any await, so nothing published
+        from now on can be missed.
+        """
         if not self._accepting_subscribers:
             raise BrokerClosed("the server is shutting down")
         old = self._subscriptions.get(client_id)
@@ -169,6 +174,7 @@ class Broker:
             old.mailbox.close()
             log.info("subscriber %s reconnected: replacing its previous stream", client_id)
         sub = Subscription(client_id, Mailbox(self._mailbox_depth))
+        sub.cursor = self._last_committed if after is None and not from_beginning else (after or 0)
         self._subscriptions[client_id] = sub
         return sub
 
@@ -177,15 +183,12 @@ class Broker:
             del self._subscriptions[sub.client_id]
         sub.mailbox.close()
 
-    async def deliveries(
-        self, sub: Subscription, after: int | None, *, from_beginning: bool = False
-    ) -> AsyncIterator[LogEntry | RetentionGap]:
-        """Everything for sub after `after` (None: from the live edge), then live entries, in order.
+    async def deliveries(self, sub: Subscription) -> AsyncIterator[LogEntry | RetentionGap]:
+        """Everything for sub after its starting position, then live entries, in order.
 
         The mailbox is registered before the store is read, so an entry committed meanwhile is found in
         one or the other; sequences at or below the cursor are skipped, which removes the overlap.
         """
-        sub.cursor = self._last_committed if after is None and not from_beginning else (after or 0)
         catching_up = sub.cursor < self._last_committed
         if catching_up:
             oldest = await self._store.oldest_sequence()

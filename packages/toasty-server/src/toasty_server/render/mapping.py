@@ -6,8 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import betterproto2
-from toasty_proto import v1
 
+from toasty_proto import v1
 from toasty_server.render.spec import (
     ButtonSpec,
     ChoiceSpec,

@@ -56,7 +56,9 @@ class NotificationServicer:
         return agent_id(context, self._validator.limits.id_chars)
 
     @_maps_errors
-    async def publish(self, request: v1.PublishRequest, context: grpc.aio.ServicerContext[Any, Any]) -> v1.PublishResponse:
+    async def publish(
+        self, request: v1.PublishRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> v1.PublishResponse:
         publisher = self._agent(context)
         notification = self._validator.publish(request)
         return await self._publish(publisher, notification, request.target_client_id, not request.skip_toast)
@@ -115,15 +117,16 @@ class NotificationServicer:
         try:
             client_id = request.client_id or self._agent(context)
             self._validator.client_id("client_id", client_id)
-            subscription = self._broker.subscribe(client_id)
+            subscription = self._broker.subscribe(
+                client_id, request.after_sequence or None, from_beginning=request.from_beginning
+            )
         except ToastyError as exc:
             await abort(context, exc)
         except BrokerClosed:
             await abort(context, Unavailable("the server is shutting down; reconnect and resume"))
         log.info("subscriber %s connected after sequence %d", client_id, request.after_sequence)
         try:
-            after = request.after_sequence or None
-            async for item in self._broker.deliveries(subscription, after, from_beginning=request.from_beginning):
+            async for item in self._broker.deliveries(subscription):
                 if isinstance(item, RetentionGap):
                     yield bytes(_gap_delivery(item))
                 else:
@@ -136,7 +139,9 @@ class NotificationServicer:
             self._broker.unsubscribe(subscription)
             log.info("subscriber %s disconnected at sequence %d", client_id, subscription.cursor)
 
-    async def get_status(self, request: v1.StatusRequest, context: grpc.aio.ServicerContext[Any, Any]) -> v1.StatusResponse:
+    async def get_status(
+        self, request: v1.StatusRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> v1.StatusResponse:
         return v1.StatusResponse(
             version=__version__,
             store=self._broker.store.name,
