@@ -23,7 +23,9 @@ from toasty_server.broker import Broker
 from toasty_server.config import Settings
 from toasty_server.render.backend import ToastBackend
 from toasty_server.render.dispatcher import Renderer
+from toasty_server.render.images import ImageCache
 from toasty_server.render.selection import choose_backends
+from toasty_server.service.interactions import InteractionCoordinator
 from toasty_server.service.registration import register
 from toasty_server.service.servicer import NotificationServicer
 from toasty_server.service.validation import Limits, Validator
@@ -50,8 +52,11 @@ class ToastyServer:
             build_store(settings), mailbox_depth=settings.mailbox_depth, catch_up_page=settings.catch_up_page
         )
         self.renderer = Renderer(
-            choose_backends(settings) if backends is None else backends, queue_depth=settings.render_queue_depth
+            choose_backends(settings) if backends is None else backends,
+            queue_depth=settings.render_queue_depth,
+            image_resolver=ImageCache.from_settings(settings).resolve,
         )
+        self.interactions = InteractionCoordinator(self.broker, self.renderer)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._pruner: asyncio.Task[None] | None = None
@@ -67,7 +72,10 @@ class ToastyServer:
         await self.renderer.start()
         server = grpc.aio.server(options=self._grpc_options())
         register(
-            server, NotificationServicer(self.broker, self.renderer, Validator(Limits.from_settings(self.settings)))
+            server,
+            NotificationServicer(
+                self.broker, self.renderer, Validator(Limits.from_settings(self.settings)), self.interactions
+            ),
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

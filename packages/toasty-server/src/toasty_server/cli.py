@@ -27,6 +27,7 @@ examples:
   toasty-server                          # localhost:50053, SQLite in the user data folder
   toasty-server --store memory --port 0  # throwaway server on a free port
   toasty-server --print-config           # show the effective settings as JSON
+  toasty-server register-aumid --icon toasty.png  # Windows: register the AUMID (see register-aumid -h)
 """
 
 
@@ -76,6 +77,11 @@ async def serve(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["register-aumid"]:
+        from toasty_server.aumid import main as register_aumid_main
+
+        return register_aumid_main(words[1:])
     args = _parser().parse_args(argv)
     try:
         settings = settings_from_args(args)

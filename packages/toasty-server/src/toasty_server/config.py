@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     )
     aumid: str = Field("SAM.Toasty.NotificationService", description="Windows AppUserModelID of the toasts.")
     render_queue_depth: int = Field(1000, ge=1, description="Toasts waiting for the desktop before refusal.")
+    image_cache_dir: Path | None = Field(None, description="Downloaded toast images; default <data_dir>/images.")
+    image_cache_max_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Size of the image cache (LRU eviction).")
+    image_max_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest image downloaded for a toast.")
+    image_download_timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one image download.")
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")

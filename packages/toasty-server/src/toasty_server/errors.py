@@ -50,3 +50,10 @@ class Replaced(ToastyError):
 
     code = grpc.StatusCode.ABORTED
     reason = "SUBSCRIPTION_REPLACED"
+
+
+class DeadlineExceeded(ToastyError):
+    """Nothing happened within the caller's wait (e.g. no answer yet); the call may be repeated."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"

@@ -14,9 +14,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from toasty_server.broker.asks import AskRegistry
 from toasty_server.broker.mailbox import Mailbox
 from toasty_server.broker.subscription import Subscription
-from toasty_server.store import LogEntry, Store, StoreUnavailable
+from toasty_server.store import Ask, LogEntry, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ Encoder = Callable[[int, float], bytes]
 class PublishOutcome:
     sequence: int
     queued_subscribers: int
+    notification_id: str = ""
+    duplicate: bool = False  # an earlier publish with the same idempotency key; nothing new was sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,8 @@ class Broker:
         self._clock = clock
         self._subscriptions: dict[str, Subscription] = {}
         self._pending: list[tuple[LogEntry, asyncio.Future[PublishOutcome]]] = []
+        self._inflight_keys: dict[tuple[str, str], asyncio.Future[PublishOutcome]] = {}
+        self.asks = AskRegistry(clock)
         self._flusher: asyncio.Task[None] | None = None
         self._last_assigned = 0
         self._last_committed = 0
@@ -85,6 +90,8 @@ class Broker:
 
     async def start(self) -> None:
         self._last_assigned = self._last_committed = await self._store.open()
+        for ask in await self._store.pending_asks():
+            self.asks.add(ask)
 
     def end_streams(self) -> None:
         """End every subscriber stream and refuse new ones; publishing goes on until close()."""
@@ -97,20 +104,93 @@ class Broker:
         """Finish pending writes, end every stream, close the store."""
         self.end_streams()
         self._closed = True
+        self.asks.close()
         if self._flusher is not None:
             await self._flusher
         await self._store.close()
 
     # -- publishing ----------------------------------------------------------------------------------
 
-    async def publish(self, target: str, notification_id: str, encode: Encoder) -> PublishOutcome:
-        """Append one entry and return once it is stored and handed to live subscribers."""
+    async def publish(
+        self,
+        target: str,
+        notification_id: str,
+        encode: Encoder,
+        *,
+        publisher: str = "",
+        idempotency_key: str = "",
+        ask: Ask | None = None,
+    ) -> PublishOutcome:
+        """Append one entry and return once it is stored and handed to live subscribers.
+
+        With an idempotency key already used by this publisher (and still retained), nothing is
+        appended: the first publish's id and sequence come back with `duplicate=True`.
+        """
+        if not idempotency_key:
+            return await self._append(target, notification_id, encode, publisher=publisher, ask=ask)
+        key = (publisher, idempotency_key)
+        earlier = self._inflight_keys.get(key)
+        if earlier is not None:
+            first = await asyncio.shield(earlier)
+            return PublishOutcome(first.sequence, 0, first.notification_id, duplicate=True)
+        mine: asyncio.Future[PublishOutcome] = asyncio.get_running_loop().create_future()
+        mine.add_done_callback(_mark_retrieved)
+        self._inflight_keys[key] = mine
+        try:
+            found = await self._store.find_idempotent(publisher, idempotency_key)
+            if found is not None:
+                outcome = PublishOutcome(found[1], 0, found[0], duplicate=True)
+            else:
+                outcome = await self._append(
+                    target, notification_id, encode, publisher=publisher, idempotency_key=idempotency_key, ask=ask
+                )
+            mine.set_result(outcome)
+            return outcome
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        finally:
+            del self._inflight_keys[key]
+
+    async def resolve(self, notification_id: str, outcome: bytes, encode: Encoder) -> PublishOutcome | None:
+        """Record an ask's one outcome and deliver it to the asking agent; None if already decided."""
+        ask = self.asks.claim(notification_id)
+        if ask is None:
+            return None
+        try:
+            return await self._append(ask.publisher, notification_id, encode, publisher=ask.publisher, outcome=outcome)
+        except BaseException:
+            self.asks.release(notification_id)
+            raise
+
+    async def _append(
+        self,
+        target: str,
+        notification_id: str,
+        encode: Encoder,
+        *,
+        publisher: str = "",
+        idempotency_key: str = "",
+        ask: Ask | None = None,
+        outcome: bytes | None = None,
+    ) -> PublishOutcome:
         if self._closed:
             raise BrokerClosed("the server is shutting down")
         self._last_assigned += 1
-        now = self._clock()
-        entry = LogEntry(self._last_assigned, target, now, notification_id, encode(self._last_assigned, now))
+        sequence, now = self._last_assigned, self._clock()
+        entry = LogEntry(
+            sequence,
+            target,
+            now,
+            notification_id,
+            encode(sequence, now),
+            publisher=publisher,
+            idempotency_key=idempotency_key,
+            ask=ask,
+            outcome=outcome,
+        )
         done: asyncio.Future[PublishOutcome] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_mark_retrieved)
         self._pending.append((entry, done))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="toasty-broker-flush")
@@ -130,7 +210,11 @@ class Broker:
                     continue
                 for entry, done in batch:
                     self._last_committed = entry.sequence
-                    done.set_result(PublishOutcome(entry.sequence, self._fan_out(entry)))
+                    if entry.ask is not None:
+                        self.asks.add(entry.ask)
+                    if entry.outcome is not None:
+                        self.asks.settle(entry.notification_id, entry.outcome)
+                    done.set_result(PublishOutcome(entry.sequence, self._fan_out(entry), entry.notification_id))
         finally:
             self._flusher = None
 
@@ -216,3 +300,9 @@ class Broker:
             elif live.sequence > sub.cursor:
                 sub.cursor = live.sequence
                 yield live
+
+
+def _mark_retrieved(future: asyncio.Future[PublishOutcome]) -> None:
+    """A caller that went away (cancelled RPC) must not leave 'exception never retrieved' noise."""
+    if not future.cancelled():
+        future.exception()

@@ -12,8 +12,9 @@ import contextlib
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from toasty_server.render.backend import BackendUnavailable, Interaction, InteractionSink, ToastBackend
 from toasty_server.render.spec import ToastSpec
@@ -32,13 +33,22 @@ class RenderReceipt:
 
 
 ReceiptSink = Callable[[ToastSpec, RenderReceipt], None]
+ImageResolver = Callable[[str], Awaitable[Path]]
+"""Image URL → local file (the image cache); raises when it cannot."""
 
 
 class Renderer:
     """Owns the backends, in order of preference, and the worker that feeds them."""
 
-    def __init__(self, backends: Sequence[ToastBackend], *, queue_depth: int = 1000) -> None:
+    def __init__(
+        self,
+        backends: Sequence[ToastBackend],
+        *,
+        queue_depth: int = 1000,
+        image_resolver: ImageResolver | None = None,
+    ) -> None:
         self._candidates = list(backends)
+        self._image_resolver = image_resolver
         self._active: list[ToastBackend] = []
         self._queue: asyncio.Queue[ToastSpec] = asyncio.Queue(maxsize=queue_depth)
         self._worker: asyncio.Task[None] | None = None
@@ -107,6 +117,7 @@ class Renderer:
 
     async def show(self, toast: ToastSpec) -> RenderReceipt:
         """Try each active backend in order until one shows the toast."""
+        toast = await self._with_local_image(toast)
         errors: list[str] = []
         for backend in self._active:
             try:
@@ -119,6 +130,19 @@ class Renderer:
             self.shown[backend.name] += 1
             return RenderReceipt(toast.notification_id, True, backend.name, "; ".join(errors))
         return RenderReceipt(toast.notification_id, False, "", "; ".join(errors) or "no desktop backend")
+
+    async def _with_local_image(self, toast: ToastSpec) -> ToastSpec:
+        """Desktops need a file: download an image URL first; on failure show the toast without it."""
+        image = toast.image
+        if image is None or image.path is not None or not image.url or self._image_resolver is None:
+            return toast
+        try:
+            path = await self._image_resolver(image.url)
+        except Exception as exc:
+            self.failed["image_download"] += 1
+            log.warning("toast %s shown without its image: %s", toast.notification_id, exc)
+            return without_image(toast)
+        return dataclasses.replace(toast, image=dataclasses.replace(image, path=path))
 
     async def _run(self) -> None:
         while True:

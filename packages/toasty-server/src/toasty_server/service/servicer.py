@@ -13,10 +13,11 @@ import grpc
 from toasty_proto import v1
 from toasty_server import __version__
 from toasty_server.broker import Broker, BrokerClosed, RetentionGap, SubscriptionReplaced
-from toasty_server.errors import Replaced, ToastyError, Unavailable
+from toasty_server.errors import FailedPrecondition, Replaced, ToastyError, Unavailable
 from toasty_server.render.dispatcher import Renderer
 from toasty_server.render.mapping import toast_from_notification
 from toasty_server.service.context import abort, agent_id
+from toasty_server.service.interactions import InteractionCoordinator
 from toasty_server.service.validation import Validator
 from toasty_server.store import StoreUnavailable
 
@@ -47,10 +48,13 @@ def _maps_errors(method: Unary[Req, Resp]) -> Unary[Req, Resp]:
 class NotificationServicer:
     """Implements toasty.v1.NotificationService on grpc.aio."""
 
-    def __init__(self, broker: Broker, renderer: Renderer, validator: Validator) -> None:
+    def __init__(
+        self, broker: Broker, renderer: Renderer, validator: Validator, interactions: InteractionCoordinator
+    ) -> None:
         self._broker = broker
         self._renderer = renderer
         self._validator = validator
+        self._interactions = interactions
 
     def _agent(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         return agent_id(context, self._validator.limits.id_chars)
@@ -61,7 +65,9 @@ class NotificationServicer:
     ) -> v1.PublishResponse:
         publisher = self._agent(context)
         notification = self._validator.publish(request)
-        return await self._publish(publisher, notification, request.target_client_id, not request.skip_toast)
+        return await self._publish(
+            publisher, notification, request.target_client_id, not request.skip_toast, request.want_receipt
+        )
 
     @_maps_errors
     async def send_notification(
@@ -82,10 +88,15 @@ class NotificationServicer:
         )
 
     async def _publish(
-        self, publisher: str, notification: v1.Notification, target: str, show_toast: bool
+        self, publisher: str, notification: v1.Notification, target: str, show_toast: bool, want_receipt: bool = False
     ) -> v1.PublishResponse:
         if not notification.id:
             notification.id = uuid.uuid4().hex
+        ask = self._interactions.ask_for(notification, publisher)
+        if ask is not None and self._broker.asks.get(notification.id) is not None:
+            raise FailedPrecondition(
+                f"notification.id {notification.id!r} is already waiting for an answer; use a new id"
+            )
 
         def encode(sequence: int, published_at: float) -> bytes:
             # Serialized once per publish; every subscriber stream gets these same bytes.
@@ -99,7 +110,15 @@ class NotificationServicer:
                 )
             )
 
-        outcome = await self._broker.publish(target, notification.id, encode)
+        outcome = await self._broker.publish(
+            target, notification.id, encode, publisher=publisher, idempotency_key=notification.idempotency_key, ask=ask
+        )
+        if outcome.duplicate:
+            return v1.PublishResponse(
+                notification_id=outcome.notification_id, success=True, sequence=outcome.sequence, duplicate=True
+            )
+        if want_receipt:
+            self._interactions.want_receipt(notification.id)
         toast_requested = show_toast and self._renderer.submit(toast_from_notification(notification, publisher))
         log.debug("published %s seq=%d to %s", notification.id, outcome.sequence, target or "*")
         return v1.PublishResponse(
@@ -139,6 +158,31 @@ class NotificationServicer:
             self._broker.unsubscribe(subscription)
             log.info("subscriber %s disconnected at sequence %d", client_id, subscription.cursor)
 
+    @_maps_errors
+    async def await_interaction(
+        self, request: v1.AwaitInteractionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> v1.InteractionEvent:
+        """The outcome of one of the caller's Interactive notifications, waiting for it if needed."""
+        self._validator.identifier("notification_id", request.notification_id, required=True)
+        timeout = request.timeout_seconds if request.timeout_seconds > 0 else context.time_remaining()
+        return await self._interactions.await_outcome(request.notification_id, self._agent(context), timeout)
+
+    @_maps_errors
+    async def withdraw(
+        self, request: v1.WithdrawRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> v1.WithdrawResponse:
+        self._validator.identifier("notification_id", request.notification_id, required=True)
+        withdrawn = await self._interactions.withdraw(request.notification_id, self._agent(context))
+        return v1.WithdrawResponse(withdrawn=withdrawn)
+
+    @_maps_errors
+    async def answer(self, request: v1.AnswerRequest, context: grpc.aio.ServicerContext[Any, Any]) -> v1.AnswerResponse:
+        self._validator.identifier("notification_id", request.notification_id, required=True)
+        self._validator.identifier("source", request.source)
+        for key, value in request.inputs.items():
+            self._validator.text(f"inputs[{key!r}]", value)
+        return v1.AnswerResponse(accepted=await self._interactions.answer(request))
+
     async def get_status(
         self, request: v1.StatusRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> v1.StatusResponse:
@@ -147,6 +191,7 @@ class NotificationServicer:
             store=self._broker.store.name,
             backends=self._renderer.backend_names,
             last_sequence=self._broker.last_sequence,
+            pending_interactions=len(self._broker.asks),
             subscribers=[
                 v1.SubscriberStatus(client_id=s.client_id, queued=len(s.mailbox), last_sequence=s.cursor)
                 for s in self._broker.subscriptions

@@ -12,14 +12,33 @@ from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class Ask:
+    """An Interactive notification waiting for its one outcome (button, dismissal, timeout...)."""
+
+    notification_id: str
+    publisher: str  # the agent the outcome goes back to
+    deadline: float = 0.0  # unix seconds after which it times out; 0 = never
+    button_ids: tuple[str, ...] = ()
+    input_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LogEntry:
-    """One published event, as stored and as streamed (payload is the serialized `Delivery`)."""
+    """One published event, as stored and as streamed (payload is the serialized `Delivery`).
+
+    An entry may also register an Ask (an Interactive notification) or record an ask's outcome; both
+    are written in the same transaction as the entry, so a crash never separates them.
+    """
 
     sequence: int
     target: str  # client id it is addressed to; "" for a broadcast
     published_at: float  # unix seconds
     notification_id: str
     payload: bytes
+    publisher: str = ""
+    idempotency_key: str = ""
+    ask: Ask | None = None
+    outcome: bytes | None = None  # serialized InteractionEvent resolving notification_id's ask
 
 
 class StoreError(Exception):
@@ -57,7 +76,22 @@ class Store(Protocol):
         ...
 
     async def prune(self, max_entries: int, older_than: float) -> int:
-        """Drop entries beyond the newest max_entries or published before older_than; return how many."""
+        """Drop entries beyond the newest max_entries or published before older_than; return how many.
+
+        Asks published before older_than go too, answered or not.
+        """
+        ...
+
+    async def pending_asks(self) -> list[Ask]:
+        """Asks without an outcome yet (to re-arm them after a restart)."""
+        ...
+
+    async def ask_outcome(self, notification_id: str) -> tuple[Ask, bytes | None] | None:
+        """The ask and its outcome (None while pending); None if no such ask is retained."""
+        ...
+
+    async def find_idempotent(self, publisher: str, key: str) -> tuple[str, int] | None:
+        """(notification_id, sequence) of the retained entry this publisher published with this key."""
         ...
 
     async def close(self) -> None: ...

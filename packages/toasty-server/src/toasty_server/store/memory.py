@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-from toasty_server.store.base import LogEntry
+from toasty_server.store.base import Ask, LogEntry
 
 
 class MemoryStore:
@@ -16,13 +16,24 @@ class MemoryStore:
     def __init__(self) -> None:
         self._entries: list[LogEntry] = []
         self._sequences: list[int] = []
+        self._asks: dict[str, tuple[Ask, float, bytes | None]] = {}  # id -> (ask, published_at, outcome)
+        self._idempotency: dict[tuple[str, str], tuple[str, int]] = {}
 
     async def open(self) -> int:
         return self._sequences[-1] if self._sequences else 0
 
     async def append(self, entries: Sequence[LogEntry]) -> None:
-        self._entries.extend(entries)
-        self._sequences.extend(e.sequence for e in entries)
+        for e in entries:
+            self._entries.append(e)
+            self._sequences.append(e.sequence)
+            if e.idempotency_key:
+                self._idempotency[(e.publisher, e.idempotency_key)] = (e.notification_id, e.sequence)
+            if e.ask is not None:
+                self._asks[e.ask.notification_id] = (e.ask, e.published_at, None)
+            if e.outcome is not None and e.notification_id in self._asks:
+                ask, at, outcome = self._asks[e.notification_id]
+                if outcome is None:
+                    self._asks[e.notification_id] = (ask, at, e.outcome)
 
     async def read_after(self, client_id: str, after: int, limit: int) -> list[LogEntry]:
         out: list[LogEntry] = []
@@ -41,8 +52,22 @@ class MemoryStore:
         cut = max(0, len(self._entries) - max_entries)
         while cut < len(self._entries) and self._entries[cut].published_at < older_than:
             cut += 1
+        for entry in self._entries[:cut]:
+            self._idempotency.pop((entry.publisher, entry.idempotency_key), None)
         del self._entries[:cut], self._sequences[:cut]
+        for nid in [nid for nid, (_, at, _) in self._asks.items() if at < older_than]:
+            del self._asks[nid]
         return cut
+
+    async def pending_asks(self) -> list[Ask]:
+        return [ask for ask, _, outcome in self._asks.values() if outcome is None]
+
+    async def ask_outcome(self, notification_id: str) -> tuple[Ask, bytes | None] | None:
+        found = self._asks.get(notification_id)
+        return None if found is None else (found[0], found[2])
+
+    async def find_idempotent(self, publisher: str, key: str) -> tuple[str, int] | None:
+        return self._idempotency.get((publisher, key))
 
     async def close(self) -> None:
         return None

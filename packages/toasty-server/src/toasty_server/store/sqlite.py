@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from toasty_server.store.base import LogEntry, StoreCorrupt, StoreUnavailable
+from toasty_server.store.base import Ask, LogEntry, StoreCorrupt, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -30,14 +31,26 @@ CREATE TABLE IF NOT EXISTS log (
     target TEXT NOT NULL,
     published_at REAL NOT NULL,
     notification_id TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    publisher TEXT NOT NULL DEFAULT '',
+    idempotency_key TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS log_by_target ON log (target, seq);
 CREATE INDEX IF NOT EXISTS log_by_time ON log (published_at);
+CREATE INDEX IF NOT EXISTS log_by_idempotency ON log (publisher, idempotency_key) WHERE idempotency_key != '';
+CREATE TABLE IF NOT EXISTS asks (
+    notification_id TEXT PRIMARY KEY,
+    publisher TEXT NOT NULL,
+    published_at REAL NOT NULL,
+    deadline REAL NOT NULL,
+    button_ids TEXT NOT NULL,
+    input_ids TEXT NOT NULL,
+    outcome BLOB
+);
 """
 
 _READ_AFTER = """
-SELECT seq, target, published_at, notification_id, payload FROM (
+SELECT seq, target, published_at, notification_id, payload, publisher, idempotency_key FROM (
     SELECT * FROM (SELECT * FROM log WHERE target = '' AND seq > :after ORDER BY seq LIMIT :limit)
     UNION ALL
     SELECT * FROM (SELECT * FROM log WHERE target = :client AND seq > :after ORDER BY seq LIMIT :limit)
@@ -77,6 +90,15 @@ class SQLiteStore:
 
     async def prune(self, max_entries: int, older_than: float) -> int:
         return await self._run(self._writer, self._prune_sync, max_entries, older_than)
+
+    async def pending_asks(self) -> list[Ask]:
+        return await self._run(self._reader, self._pending_asks_sync)
+
+    async def ask_outcome(self, notification_id: str) -> tuple[Ask, bytes | None] | None:
+        return await self._run(self._reader, self._ask_outcome_sync, notification_id)
+
+    async def find_idempotent(self, publisher: str, key: str) -> tuple[str, int] | None:
+        return await self._run(self._reader, self._find_idempotent_sync, publisher, key)
 
     async def close(self) -> None:
         await self._run(self._writer, self._checkpoint_sync)
@@ -139,9 +161,43 @@ class SQLiteStore:
         try:
             with _transaction(conn):
                 conn.executemany(
-                    "INSERT INTO log (seq, target, published_at, notification_id, payload) VALUES (?, ?, ?, ?, ?)",
-                    [(e.sequence, e.target, e.published_at, e.notification_id, e.payload) for e in entries],
+                    "INSERT INTO log (seq, target, published_at, notification_id, payload, publisher, idempotency_key)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            e.sequence,
+                            e.target,
+                            e.published_at,
+                            e.notification_id,
+                            e.payload,
+                            e.publisher,
+                            e.idempotency_key,
+                        )
+                        for e in entries
+                    ],
                 )
+                asks = [(e.ask, e.published_at) for e in entries if e.ask is not None]
+                if asks:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO asks (notification_id, publisher, published_at, deadline, button_ids,"
+                        " input_ids) VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (
+                                a.notification_id,
+                                a.publisher,
+                                at,
+                                a.deadline,
+                                json.dumps(a.button_ids),
+                                json.dumps(a.input_ids),
+                            )
+                            for a, at in asks
+                        ],
+                    )
+                outcomes = [(e.outcome, e.notification_id) for e in entries if e.outcome is not None]
+                if outcomes:
+                    conn.executemany(
+                        "UPDATE asks SET outcome = ? WHERE notification_id = ? AND outcome IS NULL", outcomes
+                    )
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"could not write to {self._path}: {exc}") from exc
 
@@ -160,13 +216,47 @@ class SQLiteStore:
                 (max_entries,),
             ).rowcount
             by_age = conn.execute("DELETE FROM log WHERE published_at < ?", (older_than,)).rowcount
+            conn.execute("DELETE FROM asks WHERE published_at < ?", (older_than,))
         return int(by_count + by_age)
+
+    def _pending_asks_sync(self) -> list[Ask]:
+        rows = self._conn().execute(
+            "SELECT notification_id, publisher, deadline, button_ids, input_ids FROM asks WHERE outcome IS NULL"
+        )
+        return [_ask(*row) for row in rows]
+
+    def _ask_outcome_sync(self, notification_id: str) -> tuple[Ask, bytes | None] | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT notification_id, publisher, deadline, button_ids, input_ids, outcome FROM asks"
+                " WHERE notification_id = ?",
+                (notification_id,),
+            )
+            .fetchone()
+        )
+        return None if row is None else (_ask(*row[:5]), row[5])
+
+    def _find_idempotent_sync(self, publisher: str, key: str) -> tuple[str, int] | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT notification_id, seq FROM log WHERE publisher = ? AND idempotency_key = ? ORDER BY seq LIMIT 1",
+                (publisher, key),
+            )
+            .fetchone()
+        )
+        return None if row is None else (str(row[0]), int(row[1]))
 
     def _checkpoint_sync(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _ask(notification_id: str, publisher: str, deadline: float, buttons: str, inputs: str) -> Ask:
+    return Ask(notification_id, publisher, deadline, tuple(json.loads(buttons)), tuple(json.loads(inputs)))
 
 
 @contextlib.contextmanager

@@ -1,0 +1,247 @@
+"""Carries the user's answers back: backend events and remote answers become one recorded outcome.
+
+Every Interactive notification registers an ask. Whatever decides it first (a button on the desktop,
+`toasty answer` in a terminal, dismissal, the server-side deadline, a withdrawal) is written to the log
+as an InteractionEvent addressed to the publishing agent, and wakes whoever awaits it. Later events
+for the same notification are ignored: exactly one outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from toasty_proto import v1
+from toasty_server.broker import Broker
+from toasty_server.errors import DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied
+from toasty_server.render.backend import Interaction, InteractionKind
+from toasty_server.render.dispatcher import Renderer, RenderReceipt
+from toasty_server.render.spec import ToastSpec
+from toasty_server.store import Ask
+
+log = logging.getLogger(__name__)
+
+_KIND = {
+    InteractionKind.BUTTON: v1.InteractionKind.BUTTON,
+    InteractionKind.ACTIVATED: v1.InteractionKind.ACTIVATED,
+    InteractionKind.DISMISSED: v1.InteractionKind.DISMISSED,
+    InteractionKind.TIMED_OUT: v1.InteractionKind.TIMED_OUT,
+    InteractionKind.FAILED: v1.InteractionKind.FAILED,
+    InteractionKind.UNSUPPORTED: v1.InteractionKind.UNSUPPORTED,
+}
+_FROM_BACKEND = {v1.InteractionKind.BUTTON, v1.InteractionKind.ACTIVATED}
+
+
+class InteractionCoordinator:
+    """Owns the path from 'something happened to a toast' to 'the asking agent knows'."""
+
+    def __init__(self, broker: Broker, renderer: Renderer) -> None:
+        self._broker = broker
+        self._renderer = renderer
+        self._receipt_wanted: set[str] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
+        renderer.on_interaction(self._on_backend_interaction)
+        renderer.on_receipt(self._on_receipt)
+        broker.asks.on_deadline = self._on_deadline
+
+    # -- publishing side -------------------------------------------------------------------------------
+
+    @staticmethod
+    def ask_for(notification: v1.Notification, publisher: str) -> Ask | None:
+        """The ask an Interactive notification registers (None for other payloads)."""
+        payload = notification.interactive
+        if payload is None:
+            return None
+        timeout = notification.answer_timeout_seconds
+        return Ask(
+            notification_id=notification.id,
+            publisher=publisher,
+            deadline=time.time() + timeout if timeout else 0.0,
+            button_ids=tuple(b.id for b in payload.buttons),
+            input_ids=tuple(i.id for i in payload.text_inputs) + tuple(s.id for s in payload.selection_inputs),
+        )
+
+    def want_receipt(self, notification_id: str) -> None:
+        self._receipt_wanted.add(notification_id)
+
+    # -- outcomes ----------------------------------------------------------------------------------------
+
+    async def record(
+        self,
+        notification_id: str,
+        kind: v1.InteractionKind,
+        *,
+        backend: str,
+        button_id: str = "",
+        inputs: dict[str, str] | None = None,
+        detail: str = "",
+    ) -> bool:
+        """Record the outcome if the ask is still open; True if this call decided it."""
+        event = v1.InteractionEvent(
+            notification_id=notification_id,
+            kind=kind,
+            button_id=button_id,
+            inputs=dict(inputs or {}),
+            backend=backend,
+            detail=detail,
+            occurred_at_unix_ms=int(time.time() * 1000),
+        )
+        ask = self._broker.asks.get(notification_id)
+        if ask is None:
+            return False
+
+        def encode(sequence: int, published_at: float) -> bytes:
+            return bytes(
+                v1.Delivery(
+                    sequence=sequence,
+                    published_at_unix_ms=int(published_at * 1000),
+                    target_client_id=ask.publisher,
+                    interaction=event,
+                )
+            )
+
+        decided = await self._broker.resolve(notification_id, bytes(event), encode)
+        if decided is None:
+            return False
+        log.info("notification %s answered: %s %s via %s", notification_id, kind.name, button_id, backend)
+        if kind not in _FROM_BACKEND or backend not in self._renderer.backend_names:
+            await self._renderer.withdraw(notification_id)  # answered elsewhere: take the toast down
+        return True
+
+    async def answer(self, request: v1.AnswerRequest) -> bool:
+        """A person's answer given outside the desktop (terminal, web page)."""
+        ask = await self._known_ask(request.notification_id)
+        if ask is None:
+            return False  # already decided
+        if request.dismiss:
+            return await self.record(
+                request.notification_id, v1.InteractionKind.DISMISSED, backend=request.source or "console"
+            )
+        if request.button_id not in ask.button_ids:
+            choices = ", ".join(ask.button_ids)
+            raise InvalidArgument(
+                "button_id", f"{request.button_id!r} is not a button of this notification ({choices})"
+            )
+        unknown = sorted(set(request.inputs) - set(ask.input_ids))
+        if unknown:
+            raise InvalidArgument(
+                "inputs", f"{', '.join(unknown)} not inputs of this notification ({', '.join(ask.input_ids)})"
+            )
+        return await self.record(
+            request.notification_id,
+            v1.InteractionKind.BUTTON,
+            backend=request.source or "console",
+            button_id=request.button_id,
+            inputs=dict(request.inputs),
+        )
+
+    async def withdraw(self, notification_id: str, caller: str) -> bool:
+        """Take the toast down; an open ask ends as WITHDRAWN. False if it was already decided."""
+        ask = self._broker.asks.get(notification_id)
+        if ask is not None and ask.publisher != caller:
+            raise PermissionDenied(f"notification {notification_id} was published by another agent")
+        await self._renderer.withdraw(notification_id)
+        if ask is None:
+            found = await self._broker.store.ask_outcome(notification_id)
+            return found is None  # a non-interactive toast: removed if it was still shown
+        return await self.record(notification_id, v1.InteractionKind.WITHDRAWN, backend="publisher")
+
+    async def await_outcome(self, notification_id: str, caller: str, max_wait: float | None) -> v1.InteractionEvent:
+        """The outcome of an ask, waiting for it if needed (resumable after reconnects and restarts)."""
+        outcome = self._broker.asks.recent_outcome(notification_id)
+        ask = self._broker.asks.get(notification_id)
+        if outcome is None and ask is None:
+            found = await self._broker.store.ask_outcome(notification_id)
+            if found is None:
+                raise NotFound(f"no Interactive notification with id {notification_id!r} is retained")
+            ask, outcome = found
+        if ask is not None and ask.publisher != caller:
+            raise PermissionDenied(f"notification {notification_id} was published by another agent")
+        if outcome is None:
+            try:
+                outcome = await asyncio.wait_for(self._broker.asks.wait(notification_id), max_wait)
+            except TimeoutError:
+                raise DeadlineExceeded(f"no answer to {notification_id} yet; await it again") from None
+        return v1.InteractionEvent.FromString(outcome)
+
+    async def _known_ask(self, notification_id: str) -> Ask | None:
+        ask = self._broker.asks.get(notification_id)
+        if ask is None and await self._broker.store.ask_outcome(notification_id) is None:
+            raise NotFound(f"no Interactive notification with id {notification_id!r} is retained")
+        return ask
+
+    # -- callbacks from the renderer and the deadline timers ----------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("recording an interaction failed", exc_info=task.exception())
+
+    def _on_backend_interaction(self, interaction: Interaction) -> None:
+        if interaction.kind is InteractionKind.UNSUPPORTED:
+            # Not an answer: the desktop cannot collect part of what was asked. Tell the agent, keep waiting.
+            ask = self._broker.asks.get(interaction.notification_id)
+            if ask is not None:
+                self._spawn(
+                    self._send_receipt(
+                        ask.publisher,
+                        interaction.notification_id,
+                        True,
+                        interaction.backend,
+                        f"unsupported: {interaction.detail}",
+                    )
+                )
+            return
+        self._spawn(
+            self.record(
+                interaction.notification_id,
+                _KIND[interaction.kind],
+                backend=interaction.backend,
+                button_id=interaction.button_id,
+                inputs=interaction.inputs,
+                detail=interaction.detail,
+            )
+        )
+
+    def _on_deadline(self, ask: Ask) -> None:
+        self._spawn(
+            self.record(ask.notification_id, v1.InteractionKind.TIMED_OUT, backend="server", detail="answer timeout")
+        )
+
+    def _on_receipt(self, toast: ToastSpec, receipt: RenderReceipt) -> None:
+        wanted = toast.notification_id in self._receipt_wanted
+        self._receipt_wanted.discard(toast.notification_id)
+        is_ask = self._broker.asks.get(toast.notification_id) is not None
+        if wanted or is_ask:
+            self._spawn(
+                self._send_receipt(
+                    toast.publisher, toast.notification_id, receipt.shown, receipt.backend, receipt.error
+                )
+            )
+        if is_ask and not receipt.shown:
+            self._spawn(
+                self.record(toast.notification_id, v1.InteractionKind.FAILED, backend="server", detail=receipt.error)
+            )
+
+    async def _send_receipt(self, publisher: str, notification_id: str, shown: bool, backend: str, error: str) -> None:
+        receipt = v1.ToastReceipt(notification_id=notification_id, shown=shown, backend=backend, error=error)
+
+        def encode(sequence: int, published_at: float) -> bytes:
+            return bytes(
+                v1.Delivery(
+                    sequence=sequence,
+                    published_at_unix_ms=int(published_at * 1000),
+                    target_client_id=publisher,
+                    receipt=receipt,
+                )
+            )
+
+        await self._broker.publish(publisher, notification_id, encode, publisher=publisher)
