@@ -1,5 +1,6 @@
 """Toasty client: `ResilientNotificationClient` and typed builders for the four notification templates."""
 
+from toasty_client.answers import Answer, Outcome
 from toasty_client.builders import (
     Button,
     Choice,
@@ -15,7 +16,7 @@ from toasty_client.builders import (
     TextNotification,
     Urgency,
 )
-from toasty_client.client import ResilientNotificationClient, RetryPolicy
+from toasty_client.client import ProgressBar, ResilientNotificationClient, RetryPolicy
 from toasty_client.errors import (
     InvalidNotification,
     NotFound,
@@ -28,6 +29,7 @@ from toasty_client.errors import (
 )
 
 __all__ = [
+    "Answer",
     "Button",
     "Choice",
     "Image",
@@ -36,8 +38,10 @@ __all__ = [
     "InvalidNotification",
     "NotFound",
     "NotificationBuilder",
+    "Outcome",
     "PermissionDenied",
     "Placement",
+    "ProgressBar",
     "ProgressNotification",
     "ProgressState",
     "RateLimited",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import betterproto2
 from pydantic import ValidationError
 
+from toasty_client.answers import Outcome
 from toasty_client.builders import (
     Button,
     Choice,
@@ -39,6 +41,8 @@ examples:
   toasty publish --title "Upload" --progress 0.4 --key upload-42 --status "4 of 10 files"
   toasty publish --json notification.json        # a Notification in protobuf JSON form
   toasty subscribe --client-id my-agent --json   # one JSON object per delivery
+  toasty ask --title "Deploy v1.2?" --button approve=Approve --button reject=Reject --input reason=Why
+  toasty answer 3f2c... approve --input reason="looks good"   # answer from a terminal (SSH, headless)
   toasty status
 
 The server address comes from --address, else TOASTY_ADDRESS, else localhost:50053; the agent id
@@ -84,6 +88,28 @@ def _parser() -> argparse.ArgumentParser:
     subs.add_argument("--json", action="store_true", help="one JSON object per line")
     subs.add_argument("--count", type=int, default=0, help="exit after this many deliveries")
 
+    ask = sub.add_parser(
+        "ask",
+        help="publish an Interactive notification and wait for the answer",
+        description="Prints the answer as JSON. Exit code: 0 answered, 3 dismissed, 4 timed out, 5 other.",
+    )
+    ask.add_argument("--title", required=True)
+    ask.add_argument("--line1", default="")
+    ask.add_argument("--urgency", choices=[u.value for u in Urgency], default="info")
+    ask.add_argument("--button", action="append", required=True, metavar="ID=LABEL")
+    ask.add_argument("--input", action="append", default=[], metavar="ID=TITLE")
+    ask.add_argument("--select", action="append", default=[], metavar="ID=A,B,C")
+    ask.add_argument("--timeout", type=float, default=300.0, help="seconds before the outcome is timed_out")
+
+    answer = sub.add_parser("answer", help="answer an Interactive notification from the terminal")
+    answer.add_argument("notification_id")
+    answer.add_argument("button_id", nargs="?", default="", help="the button to press")
+    answer.add_argument("--input", action="append", default=[], metavar="ID=VALUE", help="a typed or chosen value")
+    answer.add_argument("--dismiss", action="store_true", help="dismiss instead of pressing a button")
+
+    withdraw = sub.add_parser("withdraw", help="take one of your notifications down")
+    withdraw.add_argument("notification_id")
+
     sub.add_parser("status", help="show the server's state")
     return p
 
@@ -93,6 +119,21 @@ def _pair(value: str, flag: str) -> tuple[str, str]:
     if not sep or not key or not rest:
         raise SystemExit(f"toasty: {flag} expects ID=VALUE, got {value!r}")
     return key, rest
+
+
+def _interactive(args: argparse.Namespace, common: dict[str, Any], image: Image | None) -> InteractiveNotification:
+    inputs: list[TextInput | SelectionInput] = [
+        TextInput(id=k, title=t) for k, t in (_pair(v, "--input") for v in args.input)
+    ]
+    for value in args.select:
+        key, choices = _pair(value, "--select")
+        inputs.append(SelectionInput(id=key, choices=[Choice(id=c, label=c) for c in choices.split(",")]))
+    buttons = [Button(id=k, label=label) for k, label in (_pair(v, "--button") for v in args.button)]
+    line2 = getattr(args, "line2", "")
+    return InteractiveNotification(**common, line1=args.line1, line2=line2, buttons=buttons, inputs=inputs, image=image)
+
+
+EXIT_CODES = {Outcome.BUTTON: 0, Outcome.DISMISSED: 3, Outcome.TIMED_OUT: 4}
 
 
 def build_notification(args: argparse.Namespace) -> NotificationBuilder | v1.Notification:
@@ -109,16 +150,7 @@ def build_notification(args: argparse.Namespace) -> NotificationBuilder | v1.Not
         return ProgressNotification(**common, key=args.key, value=args.progress or 0.0, status=args.status)
     image = Image(source=args.image, placement=Placement(args.placement)) if args.image else None
     if args.button:
-        inputs: list[TextInput | SelectionInput] = [
-            TextInput(id=k, title=t) for k, t in (_pair(v, "--input") for v in args.input)
-        ]
-        for value in args.select:
-            key, choices = _pair(value, "--select")
-            inputs.append(SelectionInput(id=key, choices=[Choice(id=c, label=c) for c in choices.split(",")]))
-        buttons = [Button(id=k, label=label) for k, label in (_pair(v, "--button") for v in args.button)]
-        return InteractiveNotification(
-            **common, line1=args.line1, line2=args.line2, buttons=buttons, inputs=inputs, image=image
-        )
+        return _interactive(args, common, image)
     if image is not None:
         return ImageTextNotification(**common, line1=args.line1, line2=args.line2, image=image)
     return TextNotification(**common, line1=args.line1, line2=args.line2)
@@ -159,6 +191,21 @@ async def _run(args: argparse.Namespace) -> int:
                 seen += 1
                 if args.count and seen >= args.count:
                     break
+        elif args.command == "ask":
+            common: dict[str, Any] = {"title": args.title, "urgency": Urgency(args.urgency)}
+            answer = await client.ask(_interactive(args, common, None), timeout=args.timeout)
+            print(json.dumps(dataclasses.asdict(answer) | {"outcome": answer.outcome.value}))
+            return EXIT_CODES.get(answer.outcome, 5)
+        elif args.command == "answer":
+            if not args.button_id and not args.dismiss:
+                raise SystemExit("toasty: give the button to press, or --dismiss")
+            inputs = dict(_pair(v, "--input") for v in args.input)
+            accepted = await client.answer(args.notification_id, args.button_id, inputs, dismiss=args.dismiss)
+            print("answered" if accepted else "not recorded: it was already answered, dismissed or timed out")
+            return 0 if accepted else 1
+        elif args.command == "withdraw":
+            withdrawn = await client.withdraw(args.notification_id)
+            print("withdrawn" if withdrawn else "already answered or withdrawn")
         elif args.command == "status":
             print(json.dumps((await client.status()).to_dict(), indent=2))
     return 0

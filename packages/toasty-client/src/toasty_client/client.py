@@ -16,6 +16,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -27,7 +28,14 @@ import grpc
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_never
 from tenacity.wait import wait_exponential_jitter
 
-from toasty_client.builders import NotificationBuilder
+from toasty_client.answers import Answer, Outcome
+from toasty_client.builders import (
+    InteractiveNotification,
+    NotificationBuilder,
+    ProgressNotification,
+    ProgressState,
+    Urgency,
+)
 from toasty_client.errors import ServerUnavailable, ToastyError, from_rpc_error, retry_after_seconds
 from toasty_proto import v1
 from toasty_proto.method import RpcMethod
@@ -35,6 +43,8 @@ from toasty_proto.method import RpcMethod
 log = logging.getLogger(__name__)
 
 DEFAULT_ADDRESS = "localhost:50053"
+ANSWER_GRACE_SECONDS = 30.0  # beyond the server-side timeout, how long ask() waits for an unreachable server
+AWAIT_SLICE_SECONDS = 30.0  # one AwaitInteraction call waits at most this long, then asks again
 AGENT_ID_KEY = "x-agent-id"
 
 # From the original design notes: ping every 5 minutes, give up on a ping after 20 seconds.
@@ -166,8 +176,12 @@ class ResilientNotificationClient:
         *,
         target: str = "",
         skip_toast: bool = False,
+        want_receipt: bool = False,
     ) -> v1.PublishResponse:
         """Publish to one subscriber (`target`) or to all; returns once the server stored it.
+
+        `want_receipt` asks for a ToastReceipt (shown, or which backend failed) on this agent's own
+        subscription; Interactive notifications always get one.
 
         The client assigns the notification id before the first attempt, so a retry after a lost
         response carries the same id and subscribers can drop the duplicate.
@@ -175,7 +189,9 @@ class ResilientNotificationClient:
         proto = notification if isinstance(notification, v1.Notification) else notification.to_proto()
         if not proto.id:
             proto.id = uuid.uuid4().hex
-        request = v1.PublishRequest(notification=proto, target_client_id=target, skip_toast=skip_toast)
+        request = v1.PublishRequest(
+            notification=proto, target_client_id=target, skip_toast=skip_toast, want_receipt=want_receipt
+        )
         response: v1.PublishResponse = await self._call(
             v1.NOTIFICATION_SERVICE_PUBLISH, request, attempts=self.retry.publish_attempts
         )
@@ -190,6 +206,94 @@ class ResilientNotificationClient:
             v1.NOTIFICATION_SERVICE_SEND_NOTIFICATION, request, attempts=self.retry.publish_attempts
         )
         return response
+
+    # -- asking and answering ------------------------------------------------------------------------
+
+    async def ask(self, notification: InteractiveNotification | v1.Notification, *, timeout: float = 300.0) -> Answer:
+        """Publish an Interactive notification and wait for its one outcome.
+
+        The server times the ask out after `timeout` seconds (outcome TIMED_OUT, toast withdrawn), also
+        while this agent is disconnected, and keeps the outcome; the wait survives reconnects and server
+        restarts. If the server stays unreachable past the timeout, a local TIMED_OUT is returned: never
+        a hang.
+        """
+        proto = notification if isinstance(notification, v1.Notification) else notification.to_proto()
+        if proto.interactive is None:
+            raise ValueError("ask() needs an Interactive notification (buttons and inputs)")
+        if timeout > 0:
+            proto.answer_timeout_seconds = max(1, math.ceil(timeout))
+        response = await self.publish(proto)
+        return await self.wait_for_answer(response.notification_id, timeout=timeout + ANSWER_GRACE_SECONDS)
+
+    async def wait_for_answer(self, notification_id: str, *, timeout: float | None = None) -> Answer:
+        """Await the outcome of one of this agent's Interactive notifications (e.g. after a restart)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        backoff = _Backoff(self.retry)
+        method = v1.NOTIFICATION_SERVICE_AWAIT_INTERACTION
+        rpc = self._unary(method)
+        while True:
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return Answer(notification_id, Outcome.TIMED_OUT, detail="no answer from the server in time")
+            wait = AWAIT_SLICE_SECONDS if remaining is None else min(AWAIT_SLICE_SECONDS, remaining)
+            request = v1.AwaitInteractionRequest(notification_id=notification_id, timeout_seconds=wait)
+            try:
+                event: v1.InteractionEvent = await rpc(request, metadata=self._metadata, timeout=wait + 5)
+                return Answer.from_proto(event)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    continue  # still open: ask again
+                if not self.retry.should_retry(exc):
+                    raise from_rpc_error(exc) from exc
+                delay = backoff(_state_for(exc))
+                log.info("waiting for %s: %s, retrying in %.2fs", notification_id, exc.code().name, delay)
+                await asyncio.sleep(delay if remaining is None else min(delay, max(0.0, remaining)))
+
+    async def withdraw(self, notification_id: str) -> bool:
+        """Take a notification down; an open ask ends as WITHDRAWN. False if already decided."""
+        response: v1.WithdrawResponse = await self._call(
+            v1.NOTIFICATION_SERVICE_WITHDRAW,
+            v1.WithdrawRequest(notification_id=notification_id),
+            attempts=self.retry.publish_attempts,
+        )
+        return response.withdrawn
+
+    async def answer(
+        self,
+        notification_id: str,
+        button_id: str = "",
+        inputs: dict[str, str] | None = None,
+        *,
+        dismiss: bool = False,
+        source: str = "console",
+    ) -> bool:
+        """Answer an Interactive notification as the user would (terminal, web page, scripts, tests)."""
+        request = v1.AnswerRequest(
+            notification_id=notification_id, button_id=button_id, inputs=inputs or {}, dismiss=dismiss, source=source
+        )
+        response: v1.AnswerResponse = await self._call(
+            v1.NOTIFICATION_SERVICE_ANSWER, request, attempts=self.retry.publish_attempts
+        )
+        return response.accepted
+
+    def progress(
+        self,
+        title: str,
+        *,
+        key: str | None = None,
+        target: str = "",
+        urgency: Urgency = Urgency.INFO,
+        caption: str = "",
+    ) -> ProgressBar:
+        """`async with toasty.progress("Upload") as bar: await bar.update(0.4, status="4/10")`.
+
+        One toast, updated in place; on exit it is completed (SUCCEEDED at 100 %) or, if the block
+        raised, marked FAILED with the error as its status.
+        """
+        return ProgressBar(
+            self, title=title, key=key or uuid.uuid4().hex, target=target, urgency=urgency, caption=caption
+        )
 
     async def status(self) -> v1.StatusResponse:
         response: v1.StatusResponse = await self._call(
@@ -300,6 +404,71 @@ class _SubscriptionState:
         if len(self.seen) > self.dedupe_window:
             self.seen.popitem(last=False)
         return False
+
+
+class ProgressBar:
+    """One Progress toast, updated in place by publishing with the same key."""
+
+    def __init__(
+        self,
+        client: ResilientNotificationClient,
+        *,
+        title: str,
+        key: str,
+        target: str,
+        urgency: Urgency,
+        caption: str,
+    ) -> None:
+        self._client = client
+        self._template = ProgressNotification(title=title, key=key, urgency=urgency, caption=caption)
+        self._target = target
+        self.value = 0.0
+        self.status = ""
+
+    @property
+    def key(self) -> str:
+        return self._template.key
+
+    async def __aenter__(self) -> ProgressBar:
+        await self.update(0.0)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            await self.update(1.0, state=ProgressState.SUCCEEDED, status=self.status or "Done")
+        elif not isinstance(exc, asyncio.CancelledError):
+            await self.update(self.value, state=ProgressState.FAILED, status=str(exc) or type(exc).__name__)
+
+    async def update(
+        self,
+        value: float | None = None,
+        *,
+        status: str | None = None,
+        indeterminate: bool = False,
+        value_override: str = "",
+        state: ProgressState = ProgressState.RUNNING,
+    ) -> v1.PublishResponse:
+        self.value = self.value if value is None else value
+        self.status = self.status if status is None else status
+        notification = self._template.model_copy(
+            update={
+                "value": self.value,
+                "status": self.status[:256],
+                "indeterminate": indeterminate,
+                "value_override": value_override,
+                "state": state,
+            }
+        )
+        return await self._client.publish(notification, target=self._target)
+
+
+def _state_for(exc: BaseException) -> RetryCallState:
+    """A minimal retry state so the shared backoff can read the server's retry hint."""
+    state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+    state.set_exception((type(exc), exc, None))
+    return state
 
 
 def _log_reconnect(retry_state: RetryCallState) -> None:
