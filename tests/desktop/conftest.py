@@ -7,6 +7,7 @@ code under test can never notify the developer's real desktop, and starts with a
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -18,6 +19,8 @@ from toasty_server.render.freedesktop import FreedesktopBackend
 @pytest.fixture(scope="session")
 def desktop_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DesktopSession]:
     missing = missing_tools()
+    if missing and os.environ.get("TOASTY_REQUIRE_DESKTOP"):
+        pytest.fail(f"TOASTY_REQUIRE_DESKTOP is set but {', '.join(missing)} are missing: {APT_PACKAGES}")
     if missing:
         pytest.skip(
             f"{', '.join(missing)} not installed; the freedesktop tests need a real desktop: "

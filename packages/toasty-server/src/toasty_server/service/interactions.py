@@ -32,7 +32,6 @@ _KIND = {
     InteractionKind.FAILED: v1.InteractionKind.FAILED,
     InteractionKind.UNSUPPORTED: v1.InteractionKind.UNSUPPORTED,
 }
-_FROM_BACKEND = {v1.InteractionKind.BUTTON, v1.InteractionKind.ACTIVATED}
 
 
 class InteractionCoordinator:
@@ -107,8 +106,8 @@ class InteractionCoordinator:
         if decided is None:
             return False
         log.info("notification %s answered: %s %s via %s", notification_id, kind.name, button_id, backend)
-        if kind not in _FROM_BACKEND or backend not in self._renderer.backend_names:
-            await self._renderer.withdraw(notification_id)  # answered elsewhere: take the toast down
+        # Decided: take the toast down wherever it still shows (a no-op where the desktop already closed it).
+        await self._renderer.withdraw(notification_id)
         return True
 
     async def answer(self, request: v1.AnswerRequest) -> bool:
