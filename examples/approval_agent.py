@@ -31,7 +31,7 @@ async def deploy(toasty: ResilientNotificationClient, version: str, steps: int) 
             await bar.update(step / steps, status=f"step {step} of {steps}")
 
 
-async def run(version: str, timeout: float, steps: int) -> int:
+async def run(version: str, answer_within: float, steps: int) -> int:
     async with ResilientNotificationClient(agent_id="deployer") as toasty:
         answer = await toasty.ask(
             InteractiveNotification(
@@ -40,7 +40,7 @@ async def run(version: str, timeout: float, steps: int) -> int:
                 urgency=Urgency.WARNING,
                 buttons=[Button(id="approve", label="Approve"), Button(id="reject", label="Reject")],
             ),
-            timeout=timeout,
+            timeout=answer_within,
         )
         if answer.button_id == "approve":
             log.info("approved via %s: deploying v%s", answer.backend, version)
@@ -48,7 +48,7 @@ async def run(version: str, timeout: float, steps: int) -> int:
             log.info("deployed v%s", version)
             return 0
         if answer.timed_out:
-            log.warning("nobody answered within %.0f s: not deploying", timeout)
+            log.warning("nobody answered within %.0f s: not deploying", answer_within)
             return 2
         log.warning("not deploying: %s %s", answer.outcome.value, answer.button_id)
         return 1
