@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import os
 import shutil
 from pathlib import Path
 from uuid import uuid4
@@ -199,6 +200,29 @@ async def test_click_on_the_body_activates(
     (answer,) = await interactions.wait()
     assert (answer.notification_id, answer.kind) == (note.notification_id, InteractionKind.ACTIVATED)
     await desktop.wait_empty()
+
+
+async def test_click_on_the_body_opens_the_launch_url(
+    desktop: Desktop,
+    backend: FreedesktopBackend,
+    interactions: Interactions,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As Windows' protocol activation: the desktop's URL handler (xdg-open) gets the launch URL."""
+    opened = tmp_path / "opened.txt"
+    opener = tmp_path / "xdg-open"
+    opener.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    opener.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    note = toast(Kind.TEXT, "Report ready", launch_url="https://ci.example/report/42")
+    await backend.show(note)
+    shown = await desktop.wait_displayed("Report ready")
+    await desktop.choose(shown.id, "default")
+    (answer,) = await interactions.wait()
+    assert answer.kind is InteractionKind.ACTIVATED
+    await wait_until(lambda: opened.exists() or None)
+    assert opened.read_text().strip() == "https://ci.example/report/42"
 
 
 async def test_user_closes_it(desktop: Desktop, backend: FreedesktopBackend, interactions: Interactions) -> None:

@@ -76,6 +76,23 @@ _MATCH_RULES = (
 )
 
 
+URL_OPENER = "xdg-open"  # what a click on a toast with a launch URL runs, as Windows' protocol activation
+
+
+async def open_url(url: str) -> None:
+    """Open a toast's launch URL with the desktop's handler, without waiting for it to finish."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            URL_OPENER, url, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL
+        )
+    except OSError as exc:
+        log.warning("cannot open %s: %s not available (%s)", url, URL_OPENER, exc)
+        return
+    code = await process.wait()
+    if code:
+        log.warning("%s %s exited with %d", URL_OPENER, url, code)
+
+
 class NotificationDaemonError(RuntimeError):
     """A call to the notification daemon failed (no daemon, a D-Bus error, or no answer in time)."""
 
@@ -94,6 +111,7 @@ class _Shown:
     buttons: frozenset[str]
     replace_key: tuple[str, str] | None
     answered: bool = False
+    launch_url: str = ""
 
 
 class FreedesktopBackend:
@@ -172,7 +190,9 @@ class FreedesktopBackend:
         previous = self._shown.get(daemon_id)
         if previous is not None:  # replaced in place: the new notification takes the slot over
             self._daemon_ids.pop(previous.notification_id, None)
-        entry = _Shown(toast.notification_id, daemon_id, frozenset(b.id for b in toast.buttons), key)
+        entry = _Shown(
+            toast.notification_id, daemon_id, frozenset(b.id for b in toast.buttons), key, launch_url=toast.launch_url
+        )
         self._shown[daemon_id] = entry
         self._daemon_ids[toast.notification_id] = daemon_id
         if key is not None:
@@ -328,6 +348,8 @@ class FreedesktopBackend:
                     self._emit(entry, InteractionKind.BUTTON, button_id=key)
                 elif key == DEFAULT_ACTION:
                     self._emit(entry, InteractionKind.ACTIVATED)
+                    if entry.launch_url:
+                        self._spawn(open_url(entry.launch_url))
                 else:
                     self._emit(entry, InteractionKind.FAILED, detail=f"unknown action {key!r}")
             if self._bus is not None:  # the daemon may leave it up after an action (dunst does)
