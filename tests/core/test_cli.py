@@ -63,3 +63,50 @@ def test_errors_are_one_clear_line(proc: ServerProcess) -> None:
     assert len(refused.stderr.strip().splitlines()) == 1
     status = json.loads(toasty(proc, "status").stdout)
     assert status["store"] == "sqlite"
+
+
+def test_progress_from_stdin_updates_one_key(tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path / "progress.db")
+    proc.start()
+    try:
+        check_piped_progress(proc)
+    finally:
+        proc.kill()
+
+
+def check_piped_progress(proc: ServerProcess) -> None:
+    command = [sys.executable, "-c", "from toasty_client.cli import main; raise SystemExit(main())"]
+    fed = subprocess.run(
+        [*command, "--address", proc.address, "--agent-id", "cli", "progress", "--title", "Piped", "--key", "pipe-1"],
+        input="10% fetching\n0.5\n\n90% linking\n",
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert fed.returncode == 0, fed.stderr
+    failing = subprocess.run(
+        [*command, "--address", proc.address, "--agent-id", "cli", "progress", "--title", "Piped", "--key", "pipe-2"],
+        input="20%\nfail out of disk\n",
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert failing.returncode == 1
+    out = toasty(proc, "subscribe", "--client-id", "piped", "--from-beginning", "--json", "--count", "8").stdout
+    bars = [json.loads(line)["notification"]["progress"] for line in out.splitlines() if "pipe-" in line]
+    first = [(b.get("value", 0), b.get("status", ""), b.get("state")) for b in bars if b["progressKey"] == "pipe-1"]
+    assert first == [
+        (0, "", "PROGRESS_STATE_RUNNING"),
+        (0.1, "fetching", "PROGRESS_STATE_RUNNING"),
+        (0.5, "", "PROGRESS_STATE_RUNNING"),
+        (0.9, "linking", "PROGRESS_STATE_RUNNING"),
+        (1.0, "linking", "PROGRESS_STATE_SUCCEEDED"),
+    ]
+    second = [(b.get("status", ""), b.get("state")) for b in bars if b["progressKey"] == "pipe-2"]
+    assert second[-1] == ("out of disk", "PROGRESS_STATE_FAILED")
+
+
+def test_bad_progress_line_is_one_clear_error(proc: ServerProcess) -> None:
+    command = [sys.executable, "-c", "from toasty_client.cli import main; raise SystemExit(main())"]
+    bad = subprocess.run(
+        [*command, "--address", proc.address, "progress", "--title", "T"],
+        input="lots\n", capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "progress lines look like '40% status'" in bad.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+
 from toasty_proto import v1
 from toasty_server.render.console import ConsoleBackend
 from toasty_server.render.mapping import toast_from_notification

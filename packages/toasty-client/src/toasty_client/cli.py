@@ -23,6 +23,7 @@ from toasty_client.builders import (
     NotificationBuilder,
     Placement,
     ProgressNotification,
+    ProgressState,
     SelectionInput,
     TextInput,
     TextNotification,
@@ -43,6 +44,7 @@ examples:
   toasty subscribe --client-id my-agent --json   # one JSON object per delivery
   toasty ask --title "Deploy v1.2?" --button approve=Approve --button reject=Reject --input reason=Why
   toasty answer 3f2c... approve --input reason="looks good"   # answer from a terminal (SSH, headless)
+  seq 0 10 100 | sed 's/$/%/' | toasty progress --title "Build"   # one bar fed from stdin
   toasty status
 
 The server address comes from --address, else TOASTY_ADDRESS, else localhost:50053; the agent id
@@ -106,6 +108,19 @@ def _parser() -> argparse.ArgumentParser:
     answer.add_argument("button_id", nargs="?", default="", help="the button to press")
     answer.add_argument("--input", action="append", default=[], metavar="ID=VALUE", help="a typed or chosen value")
     answer.add_argument("--dismiss", action="store_true", help="dismiss instead of pressing a button")
+
+    progress = sub.add_parser(
+        "progress",
+        help="one Progress toast fed from stdin",
+        description=(
+            "Reads lines 'VALUE [STATUS]' from stdin (VALUE 0..1 or N%%) and updates one toast in place; "
+            "at end of input the bar completes, and a line 'fail [REASON]' marks it failed. "
+            'Example: for i in 1 2 3; do echo "$((i*33))%% step $i"; sleep 1; done | toasty progress --title Build'
+        ),
+    )
+    progress.add_argument("--title", required=True)
+    progress.add_argument("--key", help="progress key (default: generated)")
+    progress.add_argument("--caption", default="")
 
     withdraw = sub.add_parser("withdraw", help="take one of your notifications down")
     withdraw.add_argument("notification_id")
@@ -172,6 +187,36 @@ def describe(delivery: v1.Delivery) -> str:
     return head
 
 
+def parse_progress_line(line: str) -> tuple[float | None, str]:
+    """'40% compiling' -> (0.4, 'compiling'); '0.4' -> (0.4, ''); 'fail disk full' -> (None, 'disk full')."""
+    head, _, status = line.strip().partition(" ")
+    if head.lower() == "fail":
+        return None, status.strip()
+    try:
+        value = float(head[:-1]) / 100 if head.endswith("%") else float(head)
+    except ValueError:
+        raise SystemExit(
+            f"toasty: progress lines look like '40% status' or '0.4 status', got {line.strip()!r}"
+        ) from None
+    if not 0.0 <= value <= 1.0:
+        raise SystemExit(f"toasty: progress value {head} is outside 0..1 (or 0%..100%)")
+    return value, status.strip()
+
+
+async def _feed_progress(client: ResilientNotificationClient, args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    async with client.progress(args.title, key=args.key, caption=args.caption) as bar:
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            if not line.strip():
+                continue
+            value, status = parse_progress_line(line)
+            if value is None:
+                await bar.update(state=ProgressState.FAILED, status=status or "failed")
+                return 1
+            await bar.update(value, status=status)
+    return 0
+
+
 async def _run(args: argparse.Namespace) -> int:
     retry = RetryPolicy(publish_attempts=3)
     async with ResilientNotificationClient(args.address, agent_id=args.agent_id, retry=retry) as client:
@@ -203,6 +248,8 @@ async def _run(args: argparse.Namespace) -> int:
             accepted = await client.answer(args.notification_id, args.button_id, inputs, dismiss=args.dismiss)
             print("answered" if accepted else "not recorded: it was already answered, dismissed or timed out")
             return 0 if accepted else 1
+        elif args.command == "progress":
+            return await _feed_progress(client, args)
         elif args.command == "withdraw":
             withdrawn = await client.withdraw(args.notification_id)
             print("withdrawn" if withdrawn else "already answered or withdrawn")

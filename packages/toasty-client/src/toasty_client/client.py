@@ -424,6 +424,7 @@ class ProgressBar:
         self._target = target
         self.value = 0.0
         self.status = ""
+        self.state = ProgressState.RUNNING
 
     @property
     def key(self) -> str:
@@ -436,6 +437,8 @@ class ProgressBar:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self.state is not ProgressState.RUNNING:
+            return  # the caller already ended it (succeeded or failed) explicitly
         if exc is None:
             await self.update(1.0, state=ProgressState.SUCCEEDED, status=self.status or "Done")
         elif not isinstance(exc, asyncio.CancelledError):
@@ -452,6 +455,7 @@ class ProgressBar:
     ) -> v1.PublishResponse:
         self.value = self.value if value is None else value
         self.status = self.status if status is None else status
+        self.state = state
         notification = self._template.model_copy(
             update={
                 "value": self.value,
