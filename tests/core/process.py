@@ -39,7 +39,9 @@ class ServerProcess:
             "--renderer", "console", *self.extra,
         ]  # fmt: skip
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        # Tests publish far faster than an agent should: no rate limit unless a test sets one in `extra`.
+        env = {"TOASTY_RATE_LIMIT": "0", **os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

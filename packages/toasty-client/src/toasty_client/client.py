@@ -46,6 +46,7 @@ DEFAULT_ADDRESS = "localhost:50053"
 ANSWER_GRACE_SECONDS = 30.0  # beyond the server-side timeout, how long ask() waits for an unreachable server
 AWAIT_SLICE_SECONDS = 30.0  # one AwaitInteraction call waits at most this long, then asks again
 AGENT_ID_KEY = "x-agent-id"
+AUTHORIZATION_KEY = "authorization"
 
 # From the original design notes: ping every 5 minutes, give up on a ping after 20 seconds.
 KEEPALIVE_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -111,12 +112,15 @@ class ResilientNotificationClient:
         address: str | None = None,
         *,
         agent_id: str | None = None,
+        token: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
         channel_options: Sequence[tuple[str, Any]] = (),
     ) -> None:
+        # `address` is host:port or unix:/path/to/socket (grpc dials both).
         self.address = address or os.environ.get("TOASTY_ADDRESS", DEFAULT_ADDRESS)
         self.agent_id = agent_id or os.environ.get("TOASTY_AGENT_ID", "")
+        self.token = token or os.environ.get("TOASTY_TOKEN", "")  # the agent's token, when the server has a token file
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self._options = [*KEEPALIVE_OPTIONS, *channel_options]
@@ -143,7 +147,8 @@ class ResilientNotificationClient:
 
     @property
     def _metadata(self) -> tuple[tuple[str, str], ...]:
-        return ((AGENT_ID_KEY, self.agent_id),) if self.agent_id else ()
+        metadata = ((AGENT_ID_KEY, self.agent_id),) if self.agent_id else ()
+        return (*metadata, (AUTHORIZATION_KEY, f"Bearer {self.token}")) if self.token else metadata
 
     def _unary(self, method: RpcMethod[Any, Any]) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
         if self._channel is None:

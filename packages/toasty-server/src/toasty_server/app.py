@@ -1,8 +1,9 @@
 """Wiring and lifecycle of one server process.
 
-Start: store → broker → renderer → gRPC (service, health, reflection). Stop: health NOT_SERVING → end
-subscriber streams (clients reconnect and resume) → stop gRPC with a grace period for in-flight calls →
-flush and close the store → close the desktop backends.
+Start: store → broker → renderer → gRPC (interceptors, service, health, reflection) → metrics endpoint.
+Stop: health NOT_SERVING and new calls refused with UNAVAILABLE → end subscriber streams (clients
+reconnect and resume) → wait, within the grace period, for in-flight calls → stop gRPC → flush and
+close the store → close the desktop backends → stop the metrics endpoint.
 """
 
 from __future__ import annotations
@@ -19,12 +20,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from toasty_proto import descriptor_set, v1
+from toasty_server.access.listen import Listener, listen
+from toasty_server.access.tokens import TokenBook, TokenFileError
 from toasty_server.broker import Broker
 from toasty_server.config import Settings
+from toasty_server.interceptors import ShutdownGate, build_interceptors
+from toasty_server.observability.endpoint import MetricsEndpoint, start_metrics
+from toasty_server.observability.metrics import ServerMetrics, limits_of
 from toasty_server.render.backend import ToastBackend
 from toasty_server.render.dispatcher import Renderer
 from toasty_server.render.images import ImageCache
 from toasty_server.render.selection import choose_backends
+from toasty_server.service.api import ToastyApi
 from toasty_server.service.interactions import InteractionCoordinator
 from toasty_server.service.registration import register
 from toasty_server.service.servicer import NotificationServicer
@@ -57,42 +64,53 @@ class ToastyServer:
             image_resolver=ImageCache.from_settings(settings).resolve,
         )
         self.interactions = InteractionCoordinator(self.broker, self.renderer)
+        self.api = ToastyApi(self.broker, self.renderer, Validator(Limits.from_settings(settings)), self.interactions)
         self.health = health.aio.HealthServicer()
+        self.metrics = ServerMetrics(self.broker, self.renderer, limits=limits_of(settings))
+        self.interactions.on_outcome = self.metrics.count_interaction
+        self.metrics_endpoint: MetricsEndpoint | None = None
+        self.gate = ShutdownGate()
         self._server: grpc.aio.Server | None = None
+        self._listener: Listener | None = None
         self._pruner: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
     def address(self) -> str:
+        """What a client dials: host:port, or unix:/path with TOASTY_UNIX_SOCKET."""
+        if self._listener is not None:
+            return self._listener.address
         host = self.settings.host
         return f"{'127.0.0.1' if host in ('localhost', '0.0.0.0') else host}:{self.port}"
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port /metrics is served on (None when disabled or its port was busy)."""
+        return self.metrics_endpoint.port if self.metrics_endpoint is not None else None
 
     async def start(self) -> None:
         await self.broker.start()
         await self.renderer.start()
-        server = grpc.aio.server(options=self._grpc_options())
-        register(
-            server,
-            NotificationServicer(
-                self.broker, self.renderer, Validator(Limits.from_settings(self.settings)), self.interactions
-            ),
+        server = grpc.aio.server(
+            options=self._grpc_options(),
+            interceptors=build_interceptors(self.settings, self.metrics, self.gate, _tokens(self.settings)),
         )
+        register(server, NotificationServicer(self.api))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server, pool=_descriptor_pool()
         )
-        self.port = server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
-        if self.port == 0:
-            raise OSError(f"cannot listen on {self.settings.host}:{self.settings.port}")
+        self._listener = listen(server, self.settings)
+        self.port = self._listener.port
         await server.start()
         self._server = server
+        self.metrics_endpoint = start_metrics(self.metrics.registry, self.settings)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._pruner = asyncio.create_task(self._prune_periodically(), name="toasty-retention")
         log.info(
-            "toasty listening on %s:%d (store %s, last sequence %d)",
-            self.settings.host,
-            self.port,
+            "toasty listening on %s (store %s, last sequence %d)",
+            self.address,
             self.broker.store.name,
             self.broker.last_sequence,
         )
@@ -101,15 +119,21 @@ class ToastyServer:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         log.info("shutting down (grace %.1fs)", grace)
         await self.health.enter_graceful_shutdown()
+        self.gate.close()  # new calls: UNAVAILABLE / SHUTTING_DOWN; health still answers NOT_SERVING
         if self._pruner is not None:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
         self.broker.end_streams()
+        started = asyncio.get_running_loop().time()
+        if grace > 0 and not await self.gate.wait_idle(grace):
+            log.warning("%d calls still in flight after %.1fs: cancelling them", self.gate.in_flight, grace)
         if self._server is not None:
-            await self._server.stop(grace)
+            await self._server.stop(max(0.0, grace - (asyncio.get_running_loop().time() - started)))
         await self.broker.close()
         await self.renderer.close()
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.stop()
         log.info("stopped")
 
     async def wait_for_termination(self) -> None:
@@ -135,6 +159,16 @@ class ToastyServer:
             except Exception:
                 log.exception("retention pruning failed")
             await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
+
+
+def _tokens(settings: Settings) -> TokenBook | None:
+    """The token book when TOASTY_TOKEN_FILE is set; a file that went bad since start-up is an OSError."""
+    if settings.token_file is None:
+        return None
+    try:
+        return TokenBook.from_file(settings.token_file, settings.subscribe_grants)
+    except TokenFileError as exc:
+        raise OSError(f"token_file (TOASTY_TOKEN_FILE): {exc}") from None
 
 
 def _descriptor_pool() -> descriptor_pool.DescriptorPool:

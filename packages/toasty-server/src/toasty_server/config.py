@@ -7,12 +7,22 @@ that names the setting.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+
+from toasty_server.access.hosts import is_loopback
+from toasty_server.access.tokens import load_tokens
 
 DEFAULT_PORT = 50053
 
@@ -62,11 +72,69 @@ class Settings(BaseSettings):
     image_max_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest image downloaded for a toast.")
     image_download_timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one image download.")
 
+    # Rate limiting (per agent, by x-agent-id)
+    rate_limit: float = Field(10.0, ge=0, description="Calls an agent may make per rate window; 0 turns the limit off.")
+    rate_window: float = Field(60.0, gt=0, description="Length of the rate window, in seconds.")
+    rate_burst: float | None = Field(
+        None, ge=1, description="Calls an agent may make at once before the rate applies; default: its limit."
+    )
+    rate_overrides: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        {}, description='Per-agent limits per window, e.g. `{"ci-bot": 100}` (JSON here, a table in TOML); 0: none.'
+    )
+    rate_max_agents: int = Field(10_000, ge=1, description="Agents whose rate limiter is kept (least recent dropped).")
+
+    # Access
+    unix_socket: Path | None = Field(None, description="Listen on this Unix socket (created 0600) instead of TCP.")
+    tls_cert: Path | None = Field(None, description="PEM certificate chain: with tls_key, gRPC and metrics use TLS.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    token_file: Path | None = Field(
+        None, description="TOML or JSON file of agent = token; when set, calls need `authorization: Bearer <token>`."
+    )
+    subscribe_grants: dict[str, list[str]] = Field(
+        {}, description='Client ids an agent may subscribe as besides its own, e.g. `{"dashboard": ["*"]}`.'
+    )
+
+    # Metrics
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics over HTTP at /metrics.")
+    metrics_port: int = Field(9090, ge=0, le=65535, description="Metrics port, on the gRPC host; 0 picks a free one.")
+
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["text", "json"] = Field("text", description="Readable text or one JSON object a line.")
     shutdown_grace_seconds: float = Field(5.0, ge=0, description="Time in-flight calls get to finish on stop.")
     config: Path | None = Field(None, description="TOML file with any of these settings (lowest precedence).")
+
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return value
+
+    @field_validator("token_file")
+    @classmethod
+    def _tokens_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_tokens(value)  # refuse to start with a token file that would lock everyone out
+        return value
+
+    @field_validator("unix_socket")
+    @classmethod
+    def _socket_folder_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.parent.is_dir():
+            raise ValueError(f"folder {value.parent} does not exist")
+        return value
+
+    @model_validator(mode="after")
+    def _remote_needs_tls(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert (TOASTY_TLS_CERT) and tls_key (TOASTY_TLS_KEY) go together: set both or neither")
+        if self.tls_cert is None and not is_loopback(self.host):
+            raise ValueError(
+                f"host (TOASTY_HOST) {self.host!r} is not a loopback address, and listening beyond this machine "
+                "needs TLS: set TOASTY_TLS_CERT and TOASTY_TLS_KEY, or use a loopback host such as localhost"
+            )
+        return self
 
     @property
     def database_file(self) -> Path:
@@ -115,6 +183,15 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "settings"
-            problems.append(f"{name} (TOASTY_{name.upper()}): {err['msg']}")
+            if not err["loc"]:  # a rule across settings: its message names them
+                problems.append(str(err.get("ctx", {}).get("error", err["msg"])))
+                continue
+            name = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{name} (TOASTY_{str(err['loc'][0]).upper()}): {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    except SettingsError as exc:  # e.g. a dict setting whose environment value is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = found.group(1) if found else "settings"
+        raise ConfigError(
+            f"invalid configuration: {name} (TOASTY_{name.upper()}): in the environment it must be a JSON object"
+        ) from None

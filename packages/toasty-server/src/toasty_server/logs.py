@@ -1,4 +1,8 @@
-"""Logging set-up: readable text by default, one JSON object per line with TOASTY_LOG_FORMAT=json."""
+"""Logging set-up: readable text by default, one JSON object per line with TOASTY_LOG_FORMAT=json.
+
+Either way, a line logged while handling an RPC carries that call's trace id, agent id and (when known)
+notification id: the handler's CallContextFilter stamps them on the record.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import json
 import logging
 import sys
 from typing import Any
+
+from toasty_server.observability.log_context import CallContextFilter, context_suffix
 
 ROOT_LOGGER = "toasty_server"
 
@@ -28,14 +34,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """The readable format, with ` [trace_id=… agent_id=…]` appended inside a call."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record) + context_suffix(record)
+
+
 def setup_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = __import__("time").gmtime
     else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        formatter = TextFormatter()
     handler.setFormatter(formatter)
+    handler.addFilter(CallContextFilter())
     logger = logging.getLogger(ROOT_LOGGER)
     logger.handlers[:] = [handler]
     logger.setLevel(level)

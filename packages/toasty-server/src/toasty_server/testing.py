@@ -1,7 +1,9 @@
 """Run a real Toasty server inside your own tests: `async with running_server() as server: ...`.
 
 The server listens on a free loopback port, with an in-memory store unless you pass `store="sqlite"`
-and a `db_path`. Toasty's own test suite uses this helper.
+and a `db_path`. Metrics are served on a free port (`server.metrics_port`) and rate limiting is off
+unless you pass `rate_limit=...`: tests publish faster than an agent should. Toasty's own test suite
+uses this helper.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ async def running_server(
     *, backends: Sequence[ToastBackend] | None = (), **settings: Any
 ) -> AsyncIterator[ToastyServer]:
     """Start a server on 127.0.0.1 and a free port; stop it on exit. `backends=None` picks as configured."""
-    defaults: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "store": "memory", "shutdown_grace_seconds": 0.5}
+    defaults: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "store": "memory",
+        "shutdown_grace_seconds": 0.5,
+        "metrics_port": 0,
+        "rate_limit": 0,
+    }
     server = ToastyServer(load_settings(**{**defaults, **settings}), backends=backends)
     await server.start()
     try:

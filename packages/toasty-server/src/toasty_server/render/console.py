@@ -52,4 +52,12 @@ def format_toast(toast: ToastSpec) -> str:
         shown = p.value_override or ("…" if p.indeterminate else f"{p.value:.0%}")
         parts.append(f"[{p.key}: {shown} {p.state.value}{' — ' + p.status if p.status else ''}]")
     parts.append(f"(from {toast.publisher}, id {toast.notification_id})")
-    return " ".join(parts)
+    return _one_printable_line(" ".join(parts))
+
+
+def _one_printable_line(text: str) -> str:
+    """Agents choose the text: show control characters (newlines, terminal escapes, bidi overrides)
+    escaped, so a toast can neither forge console lines nor drive the operator's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from toasty_proto import v1
@@ -42,6 +42,7 @@ class InteractionCoordinator:
         self._renderer = renderer
         self._receipt_wanted: set[str] = set()
         self._tasks: set[asyncio.Task[object]] = set()
+        self.on_outcome: Callable[[str], None] = lambda kind: None  # metrics hook: one call per outcome
         renderer.on_interaction(self._on_backend_interaction)
         renderer.on_receipt(self._on_receipt)
         broker.asks.on_deadline = self._on_deadline
@@ -106,6 +107,7 @@ class InteractionCoordinator:
         if decided is None:
             return False
         log.info("notification %s answered: %s %s via %s", notification_id, kind.name, button_id, backend)
+        self.on_outcome(kind.name)
         # Decided: take the toast down wherever it still shows (a no-op where the desktop already closed it).
         await self._renderer.withdraw(notification_id)
         return True

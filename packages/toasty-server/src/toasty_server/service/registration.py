@@ -1,15 +1,23 @@
-"""Bind the servicer to the paths of the generated RPC table (no hand-written paths)."""
+"""Bind the servicer to the paths of the generated RPC table (no hand-written paths).
+
+Requests are decoded strictly (`service.decoding`); bytes that are not a valid request reach the
+handler as `Undecodable` and are refused with INVALID_ARGUMENT before the servicer sees them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
 from toasty_proto import v1
 from toasty_proto.method import RpcMethod
+from toasty_server.service.context import abort
+from toasty_server.service.decoding import RequestDecoder, Undecodable
 from toasty_server.service.servicer import NotificationServicer
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def _raw(data: bytes) -> bytes:
@@ -29,13 +37,17 @@ def register(server: grpc.aio.Server, servicer: NotificationServicer) -> None:
     }
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         method.name: grpc.unary_unary_rpc_method_handler(
-            behaviour, request_deserializer=method.deserialize_request, response_serializer=method.serialize
+            _refusing_undecodable(behaviour),
+            request_deserializer=RequestDecoder(method),
+            response_serializer=method.serialize,
         )
         for method, behaviour in unary.items()
     }
     subscribe = v1.NOTIFICATION_SERVICE_SUBSCRIBE
     handlers[subscribe.name] = grpc.unary_stream_rpc_method_handler(
-        servicer.subscribe, request_deserializer=subscribe.deserialize_request, response_serializer=_raw
+        _refusing_undecodable_stream(servicer.subscribe),
+        request_deserializer=RequestDecoder(subscribe),
+        response_serializer=_raw,
     )
     missing = {m.name for m in v1.ALL_METHODS} - set(handlers)
     if missing:
@@ -43,3 +55,24 @@ def register(server: grpc.aio.Server, servicer: NotificationServicer) -> None:
     service = subscribe.service
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
     server.add_registered_method_handlers(service, handlers)
+
+
+def _refusing_undecodable(behaviour: Callable[[Any, Context], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def handler(request: Any, context: Context) -> Any:
+        if isinstance(request, Undecodable):
+            await abort(context, request.error)
+        return await behaviour(request, context)
+
+    return handler
+
+
+def _refusing_undecodable_stream(
+    behaviour: Callable[[Any, Context], AsyncIterator[bytes]],
+) -> Callable[..., AsyncIterator[bytes]]:
+    async def handler(request: Any, context: Context) -> AsyncIterator[bytes]:
+        if isinstance(request, Undecodable):
+            await abort(context, request.error)
+        async for message in behaviour(request, context):
+            yield message
+
+    return handler

@@ -17,6 +17,7 @@ from toasty_server.config import Settings
 from toasty_server.errors import InvalidArgument
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]*")
+_PATH_SEPARATORS = re.compile(r"[\\/]")
 _URGENCIES = frozenset(
     {v1.UrgencyLevel.UNSPECIFIED, v1.UrgencyLevel.INFO, v1.UrgencyLevel.WARNING, v1.UrgencyLevel.CRITICAL}
 )
@@ -140,6 +141,8 @@ class Validator:
             path = image.path or ""
             if "\x00" in path or (not path.startswith("/") and not _is_windows_absolute(path)):
                 raise InvalidArgument(f"{field}.path", f"{path[:60]!r} must be an absolute path")
+            if ".." in _PATH_SEPARATORS.split(path):
+                raise InvalidArgument(f"{field}.path", f"{path[:60]!r} climbs with '..'; give the image's own path")
             self.text(f"{field}.path", path, limit=4096)
         elif source == "url":
             self.url(f"{field}.url", image.url or "", schemes=frozenset({"http", "https"}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -125,6 +126,8 @@ class SQLiteStore:
         return conn
 
     def _open_sync(self) -> int:
+        """Check the file without writing to it, then (and only then) set it up: a foreign, newer or
+        damaged file is refused exactly as it was found."""
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -143,18 +146,33 @@ class SQLiteStore:
                 raise StoreCorrupt(
                     f"{self._path} was written by a newer Toasty (schema {version} > {SCHEMA_VERSION}); upgrade."
                 )
+            check = conn.execute("PRAGMA quick_check").fetchone()[0] if tables else "ok"
+            if check != "ok":
+                raise StoreCorrupt(f"{self._path} is damaged ({check}); move it away to start afresh.")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise StoreCorrupt(f"{self._path} is damaged ({check}); move it away to start afresh.")
             return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM log").fetchone()[0])
+        except sqlite3.OperationalError as exc:  # cannot open or write (read-only, missing rights, locked)
+            self._close_thread_connection()
+            raise StoreUnavailable(f"cannot open {self._path}: {exc}{_read_only_hint(self._path)}") from exc
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "readonly" not in str(exc):
-                raise StoreUnavailable(f"cannot open {self._path}: {exc}") from exc
+            self._close_thread_connection()
             raise StoreCorrupt(f"{self._path} is not a usable Toasty database ({exc}); it was left as is.") from exc
+        except StoreCorrupt:
+            self._close_thread_connection()  # closed, SQLite removes the -wal and -shm files it created
+            raise
+
+    def _close_thread_connection(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            self._connections.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
     def _append_sync(self, entries: Sequence[LogEntry]) -> None:
         conn = self._conn()
@@ -253,6 +271,14 @@ class SQLiteStore:
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _read_only_hint(path: Path) -> str:
+    """Say so when the file or its folder cannot be written (SQLite only says "unable to open")."""
+    for target in (path, path.parent):
+        if target.exists() and not os.access(target, os.W_OK):
+            return f" ({target} is read-only: make it writable or point TOASTY_DB_PATH elsewhere)"
+    return ""
 
 
 def _ask(notification_id: str, publisher: str, deadline: float, buttons: str, inputs: str) -> Ask:

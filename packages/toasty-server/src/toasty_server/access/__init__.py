@@ -1,0 +1,1 @@
+"""Who may reach the server: listen addresses (loopback, Unix socket, TLS) and per-agent tokens."""

@@ -1,0 +1,93 @@
+"""Per-agent bearer tokens from a file of the user's, so another local process cannot act as an agent.
+
+The file maps agent id → token, as TOML (`ci-bot = "s3cret"`) or, when it ends in `.json`, a JSON
+object; either may also nest the mapping under a `tokens` key. Tokens are compared in constant time
+(SHA-256 digests through `hmac.compare_digest`), and an unknown agent costs the same as a wrong token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import stat
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+AUTHORIZATION_KEY = "authorization"
+BEARER = "bearer "
+ANY_CLIENT = "*"
+
+
+class TokenFileError(ValueError):
+    """The token file cannot be used; the message names the file and the problem."""
+
+
+def load_tokens(path: Path) -> dict[str, str]:
+    """Read and check the agent → token mapping of `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TokenFileError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data: object = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise TokenFileError(f"{path} is not valid {kind}: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("tokens"), dict):
+        data = data["tokens"]
+    if not isinstance(data, dict) or not data:
+        raise TokenFileError(f'{path} must map agent ids to tokens, e.g. ci-bot = "<token>"')
+    tokens: dict[str, str] = {}
+    for agent, token in data.items():
+        if not isinstance(token, str) or len(token) < 8:
+            raise TokenFileError(f"{path}: the token of agent {agent!r} must be a string of 8 characters or more")
+        tokens[str(agent)] = token
+    return tokens
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8")).digest()
+
+
+class TokenBook:
+    """The configured tokens and subscription grants; answers "is this call really agent X?"."""
+
+    def __init__(self, tokens: Mapping[str, str], grants: Mapping[str, Iterable[str]] | None = None) -> None:
+        self._digests = {agent: _digest(token) for agent, token in tokens.items()}
+        self._grants = {agent: frozenset(ids) for agent, ids in (grants or {}).items()}
+        self._decoy = _digest(secrets.token_hex(16))
+
+    @classmethod
+    def from_file(cls, path: Path, grants: Mapping[str, Iterable[str]] | None = None) -> TokenBook:
+        book = cls(load_tokens(path), grants)
+        mode = path.stat().st_mode
+        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning("token file %s is readable by other users (mode %o): chmod 600 it", path, mode & 0o777)
+        log.info("tokens required: %d agents in %s", len(book), path)
+        return book
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def authenticate(self, agent: str, authorization: str) -> bool:
+        """True when `authorization` is `Bearer <the token of agent>`."""
+        if authorization[: len(BEARER)].lower() != BEARER:
+            return False
+        given = _digest(authorization[len(BEARER) :].strip())
+        expected = self._digests.get(agent)
+        match = hmac.compare_digest(given, self._decoy if expected is None else expected)
+        return match and expected is not None
+
+    def may_subscribe_as(self, agent: str, client_id: str) -> bool:
+        """An agent subscribes as itself, or as a client id the grants give it (`*`: any)."""
+        if not client_id or client_id == agent:
+            return True
+        granted = self._grants.get(agent, frozenset())
+        return client_id in granted or ANY_CLIENT in granted

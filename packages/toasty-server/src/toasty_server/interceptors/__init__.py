@@ -1,0 +1,63 @@
+"""grpc.aio server interceptors, one job each, and the order they run in.
+
+Outermost first: metrics (sees the final status of every call, refusals included) → errors (turns
+exceptions and refusals into statuses) → shutdown gate (refuses new calls while draining) → trace
+(trace id for the logs) → identity (x-agent-id) → auth (tokens, when configured) → rate limit (last,
+so only authenticated calls spend a budget).
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from toasty_server.access.tokens import TokenBook
+from toasty_server.config import Settings
+from toasty_server.interceptors.auth import AuthInterceptor
+from toasty_server.interceptors.errors import ERROR_TABLE, ErrorInterceptor, RateLimited, Unauthenticated
+from toasty_server.interceptors.identity import IdentityInterceptor, current_agent
+from toasty_server.interceptors.metrics import MetricsInterceptor
+from toasty_server.interceptors.ratelimit import AgentLimiters, RateLimitInterceptor, RatePolicy
+from toasty_server.interceptors.shutdown import ShutdownGate
+from toasty_server.interceptors.trace import TraceInterceptor
+from toasty_server.observability.metrics import ServerMetrics
+
+__all__ = [
+    "ERROR_TABLE",
+    "AgentLimiters",
+    "RateLimited",
+    "RatePolicy",
+    "ShutdownGate",
+    "Unauthenticated",
+    "build_interceptors",
+    "current_agent",
+    "rate_policy",
+]
+
+
+def rate_policy(settings: Settings) -> RatePolicy:
+    return RatePolicy(
+        limit=settings.rate_limit,
+        window=settings.rate_window,
+        burst=settings.rate_burst,
+        overrides=dict(settings.rate_overrides),
+        max_agents=settings.rate_max_agents,
+    )
+
+
+def build_interceptors(
+    settings: Settings, metrics: ServerMetrics, gate: ShutdownGate, tokens: TokenBook | None = None
+) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptor chain for `settings`, outermost first."""
+    chain: list[grpc.aio.ServerInterceptor] = [
+        MetricsInterceptor(metrics),
+        ErrorInterceptor(),
+        gate,
+        TraceInterceptor(),
+        IdentityInterceptor(settings.max_id_chars),
+    ]
+    if tokens is not None:
+        chain.append(AuthInterceptor(tokens, metrics))
+    policy = rate_policy(settings)
+    if policy.enabled:
+        chain.append(RateLimitInterceptor(AgentLimiters(policy), metrics))
+    return chain

@@ -1,0 +1,70 @@
+"""Draining before a stop: once closed, new calls get UNAVAILABLE (reason SHUTTING_DOWN) while the
+unary calls already in flight finish; the server then stops without cutting any of them off.
+
+Without this, calls that arrive after grpc's own stop has begun are cancelled (CANCELLED, no reason),
+and health checks cannot be answered at all; with it, health keeps answering NOT_SERVING meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+
+from toasty_server.interceptors.base import (
+    CallRecord,
+    Context,
+    Continuation,
+    Handler,
+    is_infrastructure,
+    refusal,
+    wrap,
+)
+from toasty_server.interceptors.errors import ShuttingDown
+
+
+class ShutdownGate(grpc.aio.ServerInterceptor):
+    """Counts unary calls in flight; `close()` refuses new calls, `wait_idle()` waits for the rest."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def wait_idle(self, within: float) -> bool:
+        """True when no unary call is in flight any more, False if `within` seconds passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        method = handler_call_details.method
+        if is_infrastructure(method):
+            return await continuation(handler_call_details)
+        if self.closed:
+            return refusal(method, ShuttingDown("the server is shutting down; retry shortly (or reconnect and resume)"))
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.response_streaming:
+            return handler  # streams are ended by the broker, not waited for
+        return wrap(method, handler, self._counting)
+
+    @asynccontextmanager
+    async def _counting(self, record: CallRecord, context: Context) -> AsyncIterator[None]:
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self._idle.set()

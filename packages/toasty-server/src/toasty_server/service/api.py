@@ -1,0 +1,168 @@
+"""What Toasty offers, independent of the transport: the gRPC servicer and the HTTP endpoint both
+call these methods with the caller's agent id, so validation, limits and semantics are the same.
+
+Methods raise domain errors (`toasty_server.errors`) and core failures (store, broker); each adapter
+turns them into its own status with the one error table, `interceptors.errors.map_exception`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+from toasty_proto import v1
+from toasty_server import __version__
+from toasty_server.broker import Broker, RetentionGap, Subscription
+from toasty_server.errors import FailedPrecondition
+from toasty_server.render.dispatcher import Renderer
+from toasty_server.render.mapping import toast_from_notification
+from toasty_server.service.interactions import InteractionCoordinator
+from toasty_server.service.validation import Validator
+
+log = logging.getLogger(__name__)
+
+
+class ToastyApi:
+    """Publish, subscribe, ask and answer: the operations every transport exposes."""
+
+    def __init__(
+        self, broker: Broker, renderer: Renderer, validator: Validator, interactions: InteractionCoordinator
+    ) -> None:
+        self.broker = broker
+        self.renderer = renderer
+        self.validator = validator
+        self.interactions = interactions
+
+    # -- publishing --------------------------------------------------------------------------------------
+
+    async def publish(self, caller: str, request: v1.PublishRequest) -> v1.PublishResponse:
+        notification = self.validator.publish(request)
+        return await self._publish(
+            caller, notification, request.target_client_id, not request.skip_toast, request.want_receipt
+        )
+
+    async def send_notification(self, caller: str, request: v1.SendNotificationRequest) -> v1.SendNotificationResponse:
+        """The 1.0 API: a broadcast Text toast with a title, one line and a level."""
+        self.validator.send_notification(request)
+        notification = v1.Notification(
+            urgency=request.level,
+            text_message=v1.TextMessage(header=v1.Header(title=request.title), body_text_line1=request.message),
+        )
+        response = await self._publish(caller, notification, "", show_toast=True)
+        return v1.SendNotificationResponse(
+            success=True,
+            notification_id=response.notification_id,
+            message=f"queued for {response.queued_subscribers} subscriber(s)",
+        )
+
+    async def _publish(
+        self, publisher: str, notification: v1.Notification, target: str, show_toast: bool, want_receipt: bool = False
+    ) -> v1.PublishResponse:
+        if not notification.id:
+            notification.id = uuid.uuid4().hex
+        ask = self.interactions.ask_for(notification, publisher)
+        if ask is not None and self.broker.asks.get(notification.id) is not None:
+            raise FailedPrecondition(
+                f"notification.id {notification.id!r} is already waiting for an answer; use a new id"
+            )
+
+        def encode(sequence: int, published_at: float) -> bytes:
+            # Serialized once per publish; every subscriber stream gets these same bytes.
+            return bytes(
+                v1.Delivery(
+                    sequence=sequence,
+                    published_at_unix_ms=int(published_at * 1000),
+                    publisher_agent_id=publisher,
+                    target_client_id=target,
+                    notification=notification,
+                )
+            )
+
+        outcome = await self.broker.publish(
+            target, notification.id, encode, publisher=publisher, idempotency_key=notification.idempotency_key, ask=ask
+        )
+        if outcome.duplicate:
+            return v1.PublishResponse(
+                notification_id=outcome.notification_id, success=True, sequence=outcome.sequence, duplicate=True
+            )
+        if want_receipt:
+            self.interactions.want_receipt(notification.id)
+        toast_requested = show_toast and self.renderer.submit(toast_from_notification(notification, publisher))
+        log.debug("published %s seq=%d to %s", notification.id, outcome.sequence, target or "*")
+        return v1.PublishResponse(
+            notification_id=notification.id,
+            success=True,
+            sequence=outcome.sequence,
+            queued_subscribers=outcome.queued_subscribers,
+            toast_requested=toast_requested,
+        )
+
+    # -- subscribing -------------------------------------------------------------------------------------
+
+    def open_subscription(self, caller: str, request: v1.SubscriptionRequest) -> Subscription:
+        """Validate and register a stream (replacing an earlier one with the same client id)."""
+        client_id = request.client_id or caller
+        self.validator.client_id("client_id", client_id)
+        subscription = self.broker.subscribe(
+            client_id, request.after_sequence or None, from_beginning=request.from_beginning
+        )
+        log.info("subscriber %s connected after sequence %d", client_id, request.after_sequence)
+        return subscription
+
+    async def deliveries(self, subscription: Subscription) -> AsyncIterator[bytes]:
+        """Serialized Delivery messages: catch-up from the log, then live; ends with the subscription."""
+        async for item in self.broker.deliveries(subscription):
+            yield bytes(_gap_delivery(item)) if isinstance(item, RetentionGap) else item.payload
+
+    def close_subscription(self, subscription: Subscription) -> None:
+        self.broker.unsubscribe(subscription)
+        log.info("subscriber %s disconnected at sequence %d", subscription.client_id, subscription.cursor)
+
+    # -- interactions ------------------------------------------------------------------------------------
+
+    async def await_interaction(
+        self, caller: str, request: v1.AwaitInteractionRequest, default_wait: float | None = None
+    ) -> v1.InteractionEvent:
+        """The outcome of one of the caller's Interactive notifications, waiting for it if needed."""
+        self.validator.identifier("notification_id", request.notification_id, required=True)
+        wait = request.timeout_seconds if request.timeout_seconds > 0 else default_wait
+        return await self.interactions.await_outcome(request.notification_id, caller, wait)
+
+    async def withdraw(self, caller: str, request: v1.WithdrawRequest) -> v1.WithdrawResponse:
+        self.validator.identifier("notification_id", request.notification_id, required=True)
+        return v1.WithdrawResponse(withdrawn=await self.interactions.withdraw(request.notification_id, caller))
+
+    async def answer(self, caller: str, request: v1.AnswerRequest) -> v1.AnswerResponse:
+        self.validator.identifier("notification_id", request.notification_id, required=True)
+        self.validator.identifier("source", request.source)
+        for key, value in request.inputs.items():
+            self.validator.text(f"inputs[{key!r}]", value)
+        log.info("answer to %s from %s via %s", request.notification_id, caller, request.source or "console")
+        return v1.AnswerResponse(accepted=await self.interactions.answer(request))
+
+    # -- status ------------------------------------------------------------------------------------------
+
+    def status(self) -> v1.StatusResponse:
+        return v1.StatusResponse(
+            version=__version__,
+            store=self.broker.store.name,
+            backends=self.renderer.backend_names,
+            last_sequence=self.broker.last_sequence,
+            pending_interactions=len(self.broker.asks),
+            subscribers=[
+                v1.SubscriberStatus(client_id=s.client_id, queued=len(s.mailbox), last_sequence=s.cursor)
+                for s in self.broker.subscriptions
+            ],
+        )
+
+
+def _gap_delivery(gap: RetentionGap) -> v1.Delivery:
+    return v1.Delivery(
+        sequence=gap.last,
+        gap=v1.Gap(
+            from_sequence=gap.first,
+            to_sequence=gap.last,
+            reason="retention removed these entries before this subscriber read them",
+        ),
+    )
