@@ -40,9 +40,9 @@ DEPLOY = InteractiveNotification(
 async def pending_id(server: ToastyServer) -> str:
     """The id of the one open ask, once the server has it."""
     for _ in range(300):
-        pending = list(server.broker.asks._pending)
+        pending = server.broker.asks.pending()
         if pending:
-            return pending[0]
+            return pending[0].notification_id
         await asyncio.sleep(0.01)
     raise AssertionError("no ask was registered")
 

@@ -39,6 +39,10 @@ class AskRegistry:
             loop = asyncio.get_running_loop()
             self._timers[ask.notification_id] = loop.call_later(delay, self._expire, ask.notification_id)
 
+    def pending(self) -> list[Ask]:
+        """The open asks, oldest first (for status pages and tests)."""
+        return list(self._pending.values())
+
     def get(self, notification_id: str) -> Ask | None:
         return self._pending.get(notification_id)
 
