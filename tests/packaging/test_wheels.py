@@ -17,6 +17,7 @@ SERVER_ONLY = {
     "dbus-fast",
     "aiolimiter",
     "prometheus-client",
+    "aiohttp",
     "pydantic-settings",
     "grpcio-health-checking",
     "grpcio-reflection",

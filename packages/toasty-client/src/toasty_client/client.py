@@ -123,7 +123,13 @@ class ResilientNotificationClient:
         self.token = token or os.environ.get("TOASTY_TOKEN", "")  # the agent's token, when the server has a token file
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
-        self._options = [*KEEPALIVE_OPTIONS, *channel_options]
+        # grpc core redials a lost connection on its own backoff (by default 1 s growing to 120 s, so a
+        # server back after a long outage waited up to 2 minutes for its agents); follow the policy's.
+        reconnect = (
+            ("grpc.initial_reconnect_backoff_ms", max(1, round(self.retry.initial_backoff * 1000))),
+            ("grpc.max_reconnect_backoff_ms", max(1, round(self.retry.max_backoff * 1000))),
+        )
+        self._options = [*KEEPALIVE_OPTIONS, *reconnect, *channel_options]
         self._channel: grpc.aio.Channel | None = None
 
     async def __aenter__(self) -> ResilientNotificationClient:

@@ -1,9 +1,10 @@
 """Wiring and lifecycle of one server process.
 
-Start: store → broker → renderer → gRPC (interceptors, service, health, reflection) → metrics endpoint.
-Stop: health NOT_SERVING and new calls refused with UNAVAILABLE → end subscriber streams (clients
-reconnect and resume) → wait, within the grace period, for in-flight calls → stop gRPC → flush and
-close the store → close the desktop backends → stop the metrics endpoint.
+Start: store → broker → renderer → gRPC (interceptors, service, health, reflection) → metrics endpoint →
+HTTP endpoint (when enabled; it shares the gate, tokens and rate buckets with gRPC).
+Stop: health NOT_SERVING and new calls refused with UNAVAILABLE → end subscriber streams, gRPC and HTTP
+(clients reconnect and resume) → wait, within the grace period, for in-flight calls of both → stop gRPC
+→ stop HTTP → flush and close the store → close the desktop backends → stop the metrics endpoint.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from toasty_server.access.listen import Listener, listen
 from toasty_server.access.tokens import TokenBook, TokenFileError
 from toasty_server.broker import Broker
 from toasty_server.config import Settings
-from toasty_server.interceptors import ShutdownGate, build_interceptors
+from toasty_server.http import HttpEndpoint, HttpParts
+from toasty_server.interceptors import AgentLimiters, ShutdownGate, build_interceptors, rate_policy
 from toasty_server.observability.endpoint import MetricsEndpoint, start_metrics
 from toasty_server.observability.metrics import ServerMetrics, limits_of
 from toasty_server.render.backend import ToastBackend
@@ -69,6 +71,7 @@ class ToastyServer:
         self.metrics = ServerMetrics(self.broker, self.renderer, limits=limits_of(settings))
         self.interactions.on_outcome = self.metrics.count_interaction
         self.metrics_endpoint: MetricsEndpoint | None = None
+        self.http_endpoint: HttpEndpoint | None = None
         self.gate = ShutdownGate()
         self._server: grpc.aio.Server | None = None
         self._listener: Listener | None = None
@@ -88,12 +91,20 @@ class ToastyServer:
         """The port /metrics is served on (None when disabled or its port was busy)."""
         return self.metrics_endpoint.port if self.metrics_endpoint is not None else None
 
+    @property
+    def http_port(self) -> int | None:
+        """The port of the HTTP API and web page (None when disabled)."""
+        return self.http_endpoint.port if self.http_endpoint is not None else None
+
     async def start(self) -> None:
         await self.broker.start()
         await self.renderer.start()
+        tokens = _tokens(self.settings)
+        policy = rate_policy(self.settings)
+        limiters = AgentLimiters(policy) if policy.enabled else None  # one budget per agent, gRPC and HTTP
         server = grpc.aio.server(
             options=self._grpc_options(),
-            interceptors=build_interceptors(self.settings, self.metrics, self.gate, _tokens(self.settings)),
+            interceptors=build_interceptors(self.settings, self.metrics, self.gate, tokens, limiters),
         )
         register(server, NotificationServicer(self.api))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -105,6 +116,13 @@ class ToastyServer:
         await server.start()
         self._server = server
         self.metrics_endpoint = start_metrics(self.metrics.registry, self.settings)
+        if self.settings.http_enabled:
+            try:
+                parts = HttpParts(self.api, self.metrics, self.gate, tokens, limiters)
+                self.http_endpoint = await HttpEndpoint.start(parts, self.settings)
+            except BaseException:
+                await self.stop(0)
+                raise
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._pruner = asyncio.create_task(self._prune_periodically(), name="toasty-retention")
@@ -125,11 +143,15 @@ class ToastyServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
         self.broker.end_streams()
+        if self.http_endpoint is not None:
+            self.http_endpoint.close_streams()
         started = asyncio.get_running_loop().time()
         if grace > 0 and not await self.gate.wait_idle(grace):
             log.warning("%d calls still in flight after %.1fs: cancelling them", self.gate.in_flight, grace)
         if self._server is not None:
             await self._server.stop(max(0.0, grace - (asyncio.get_running_loop().time() - started)))
+        if self.http_endpoint is not None:
+            await self.http_endpoint.stop()
         await self.broker.close()
         await self.renderer.close()
         if self.metrics_endpoint is not None:

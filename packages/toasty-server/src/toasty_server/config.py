@@ -25,6 +25,7 @@ from toasty_server.access.hosts import is_loopback
 from toasty_server.access.tokens import load_tokens
 
 DEFAULT_PORT = 50053
+DEFAULT_HTTP_PORT = 8053
 
 
 class Settings(BaseSettings):
@@ -85,7 +86,9 @@ class Settings(BaseSettings):
 
     # Access
     unix_socket: Path | None = Field(None, description="Listen on this Unix socket (created 0600) instead of TCP.")
-    tls_cert: Path | None = Field(None, description="PEM certificate chain: with tls_key, gRPC and metrics use TLS.")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate chain: with tls_key, gRPC, HTTP and metrics use TLS."
+    )
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
     token_file: Path | None = Field(
         None, description="TOML or JSON file of agent = token; when set, calls need `authorization: Bearer <token>`."
@@ -97,6 +100,14 @@ class Settings(BaseSettings):
     # Metrics
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics over HTTP at /metrics.")
     metrics_port: int = Field(9090, ge=0, le=65535, description="Metrics port, on the gRPC host; 0 picks a free one.")
+
+    # HTTP/JSON API and web page
+    http_enabled: bool = Field(
+        False, description="Serve the HTTP/JSON API, its event streams and the live web page (on the gRPC host)."
+    )
+    http_port: int = Field(
+        DEFAULT_HTTP_PORT, ge=0, le=65535, description="HTTP port of the API and web page; 0 picks a free one."
+    )
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")

@@ -78,6 +78,11 @@ class AskRegistry:
 
     async def wait(self, notification_id: str) -> bytes:
         """The outcome of a pending ask, once recorded."""
+        # A caller may check for a recorded outcome, then start this coroutine as a task (asyncio.wait_for
+        # does): an outcome settled in between would never wake it. So look again, now that it runs.
+        settled = self._recent.get(notification_id)
+        if settled is not None:
+            return settled
         waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(notification_id, []).append(waiter)
         try:

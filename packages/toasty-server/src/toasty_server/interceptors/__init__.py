@@ -45,9 +45,14 @@ def rate_policy(settings: Settings) -> RatePolicy:
 
 
 def build_interceptors(
-    settings: Settings, metrics: ServerMetrics, gate: ShutdownGate, tokens: TokenBook | None = None
+    settings: Settings,
+    metrics: ServerMetrics,
+    gate: ShutdownGate,
+    tokens: TokenBook | None = None,
+    limiters: AgentLimiters | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
-    """The interceptor chain for `settings`, outermost first."""
+    """The interceptor chain for `settings`, outermost first. Pass `limiters` to share the agents'
+    rate budgets with another transport (the HTTP endpoint)."""
     chain: list[grpc.aio.ServerInterceptor] = [
         MetricsInterceptor(metrics),
         ErrorInterceptor(),
@@ -59,5 +64,5 @@ def build_interceptors(
         chain.append(AuthInterceptor(tokens, metrics))
     policy = rate_policy(settings)
     if policy.enabled:
-        chain.append(RateLimitInterceptor(AgentLimiters(policy), metrics))
+        chain.append(RateLimitInterceptor(limiters if limiters is not None else AgentLimiters(policy), metrics))
     return chain

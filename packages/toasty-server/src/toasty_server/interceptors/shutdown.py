@@ -60,6 +60,12 @@ class ShutdownGate(grpc.aio.ServerInterceptor):
 
     @asynccontextmanager
     async def _counting(self, record: CallRecord, context: Context) -> AsyncIterator[None]:
+        async with self.in_flight_call():
+            yield
+
+    @asynccontextmanager
+    async def in_flight_call(self) -> AsyncIterator[None]:
+        """Count one unary call as in flight (also for the HTTP endpoint, so the drain waits for both)."""
         self.in_flight += 1
         self._idle.clear()
         try:

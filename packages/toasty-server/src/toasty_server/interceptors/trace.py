@@ -31,7 +31,7 @@ def notification_id_of(message: Any) -> str:
     """The notification id a request or response names, if any (Publish, AwaitInteraction, ...)."""
     notification = getattr(message, "notification", None)
     value = getattr(notification, "id", "") or getattr(message, "notification_id", "")
-    return value if isinstance(value, str) else ""
+    return value if isinstance(value, str) and value.isprintable() else ""  # no log-line forging
 
 
 @asynccontextmanager

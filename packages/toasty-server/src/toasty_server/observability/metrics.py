@@ -82,6 +82,13 @@ class ServerMetrics:
         self.auth_refusals = Counter(
             "toasty_auth_refusals", "Calls refused by the token check, by status code.", ["code"], registry=r
         )
+        self.http_requests = Counter(
+            "toasty_http_requests",
+            "HTTP requests (API, event streams, web page), by route and HTTP status; API calls also count in "
+            "toasty_rpc_calls under the RPC they stand for.",
+            ["route", "status"],
+            registry=r,
+        )
         self.interaction_outcomes = Counter(
             "toasty_interaction_outcomes",
             "Outcomes of Interactive notifications, by kind (button, dismissed, timed_out, ...).",

@@ -86,9 +86,9 @@ class ToastyApi:
             return v1.PublishResponse(
                 notification_id=outcome.notification_id, success=True, sequence=outcome.sequence, duplicate=True
             )
-        if want_receipt:
-            self.interactions.want_receipt(notification.id)
         toast_requested = show_toast and self.renderer.submit(toast_from_notification(notification, publisher))
+        if want_receipt and toast_requested:  # no toast, no receipt: remembering the id would leak it
+            self.interactions.want_receipt(notification.id)
         log.debug("published %s seq=%d to %s", notification.id, outcome.sequence, target or "*")
         return v1.PublishResponse(
             notification_id=notification.id,

@@ -69,5 +69,11 @@ class MemoryStore:
     async def find_idempotent(self, publisher: str, key: str) -> tuple[str, int] | None:
         return self._idempotency.get((publisher, key))
 
+    async def recent(self, limit: int) -> list[LogEntry]:
+        return self._entries[: -limit - 1 : -1] if limit > 0 else []
+
+    async def entries_for(self, notification_id: str) -> list[LogEntry]:
+        return [e for e in self._entries if e.notification_id == notification_id]
+
     async def close(self) -> None:
         return None

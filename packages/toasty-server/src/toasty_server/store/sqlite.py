@@ -58,6 +58,10 @@ SELECT seq, target, published_at, notification_id, payload, publisher, idempoten
 ) ORDER BY seq LIMIT :limit
 """
 
+_COLUMNS = "seq, target, published_at, notification_id, payload, publisher, idempotency_key"
+_RECENT = f"SELECT {_COLUMNS} FROM log ORDER BY seq DESC LIMIT ?"
+_ENTRIES_FOR = f"SELECT {_COLUMNS} FROM log WHERE notification_id = ? ORDER BY seq"
+
 
 class SQLiteStore:
     """Delivery log in one SQLite file."""
@@ -100,6 +104,13 @@ class SQLiteStore:
 
     async def find_idempotent(self, publisher: str, key: str) -> tuple[str, int] | None:
         return await self._run(self._reader, self._find_idempotent_sync, publisher, key)
+
+    async def recent(self, limit: int) -> list[LogEntry]:
+        return await self._run(self._reader, self._select_sync, _RECENT, (max(0, limit),))
+
+    async def entries_for(self, notification_id: str) -> list[LogEntry]:
+        # No index on notification_id (it would slow every write): a scan, for occasional look-ups only.
+        return await self._run(self._reader, self._select_sync, _ENTRIES_FOR, (notification_id,))
 
     async def close(self) -> None:
         await self._run(self._writer, self._checkpoint_sync)
@@ -222,6 +233,9 @@ class SQLiteStore:
     def _read_after_sync(self, client_id: str, after: int, limit: int) -> list[LogEntry]:
         rows = self._conn().execute(_READ_AFTER, {"after": after, "limit": limit, "client": client_id})
         return [LogEntry(*row) for row in rows]
+
+    def _select_sync(self, sql: str, parameters: tuple[object, ...]) -> list[LogEntry]:
+        return [LogEntry(*row) for row in self._conn().execute(sql, parameters)]
 
     def _scalar_sync(self, sql: str) -> int:
         return int(self._conn().execute(sql).fetchone()[0])

@@ -1,0 +1,126 @@
+"""What the web page shows: the tail of the log, connected subscribers, the backends, and the open questions
+with their content, as JSON snapshots; and a stream that sends a new snapshot when any of it changes.
+
+Change is detected by polling the broker's in-memory state a few times a second (cheap: no store read
+unless something changed), so the page costs nothing on the publish path and one rate-limit call per
+connection, however long it stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from toasty_proto import v1
+from toasty_server.http import sse
+from toasty_server.http.codec import message_to_json
+from toasty_server.service.api import ToastyApi
+from toasty_server.store import Ask, LogEntry
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25
+LOG_SIZE = 50
+MAX_LOG_SIZE = 500
+
+Json = dict[str, Any]
+
+
+class Dashboard:
+    """Snapshots of the server for the page; caches the content of open questions (read once each)."""
+
+    def __init__(self, api: ToastyApi) -> None:
+        self._api = api
+        self._asked: dict[str, Json | None] = {}  # notification id → its Delivery JSON (None: no longer retained)
+
+    def fingerprint(self) -> tuple[object, ...]:
+        """Changes whenever something the page shows changes (a sequence, a question, a subscriber)."""
+        broker = self._api.broker
+        return (
+            broker.last_sequence,
+            tuple(a.notification_id for a in broker.asks.pending()),
+            tuple((s.client_id, len(s.mailbox), s.cursor) for s in broker.subscriptions),
+            tuple(self._api.renderer.backend_names),
+        )
+
+    async def log(self, limit: int = LOG_SIZE) -> list[Json]:
+        """The newest log entries (notifications, answers, receipts) of every client, newest first."""
+        return [d for d in (_delivery_json(e) for e in await self._api.broker.store.recent(limit)) if d is not None]
+
+    async def asks(self) -> list[Json]:
+        """The open questions, oldest first, each with the notification a person is asked to answer."""
+        pending = self._api.broker.asks.pending()
+        for stale in set(self._asked) - {a.notification_id for a in pending}:
+            del self._asked[stale]
+        out = []
+        for ask in pending:
+            if ask.notification_id in self._asked:
+                found = self._asked[ask.notification_id]
+            else:
+                found = self._asked[ask.notification_id] = await self._find(ask)
+            out.append(_ask_json(ask, found))
+        return out
+
+    async def snapshot(self) -> Json:
+        return {
+            "serverTimeUnixMs": int(time.time() * 1000),
+            "status": message_to_json(self._api.status()),
+            "asks": await self.asks(),
+            "log": await self.log(),
+        }
+
+    async def stream(self, response: web.StreamResponse, closing: asyncio.Event) -> None:
+        """Write a snapshot now and after every change, keep-alives in between, until `closing` is set."""
+        sent: tuple[object, ...] | None = None
+        last_write = 0.0
+        loop = asyncio.get_running_loop()
+        while not closing.is_set():
+            now = loop.time()
+            current = self.fingerprint()
+            if current != sent:
+                await response.write(sse.event(json.dumps(await self.snapshot()), name="snapshot"))
+                sent, last_write = current, now
+            elif now - last_write >= sse.HEARTBEAT_SECONDS:
+                await response.write(sse.KEEPALIVE)
+                last_write = now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closing.wait(), POLL_SECONDS)
+
+    async def _find(self, ask: Ask) -> Json | None:
+        """The retained Delivery that published this question (the newest one with its id)."""
+        for entry in reversed(await self._api.broker.store.entries_for(ask.notification_id)):
+            delivery = _delivery_json(entry, interactive_only=True)
+            if delivery is not None:
+                return delivery
+        log.debug("the content of open question %s is no longer retained", ask.notification_id)
+        return None
+
+
+def _delivery_json(entry: LogEntry, *, interactive_only: bool = False) -> Json | None:
+    try:
+        delivery = v1.Delivery.FromString(entry.payload)
+    except Exception:  # a damaged payload must not take the page down
+        log.warning("log entry %d cannot be decoded; left out of the page", entry.sequence)
+        return None
+    if interactive_only and (delivery.notification is None or delivery.notification.interactive is None):
+        return None
+    return message_to_json(delivery)
+
+
+def _ask_json(ask: Ask, delivery: Json | None) -> Json:
+    out: Json = {
+        "notificationId": ask.notification_id,
+        "publisherAgentId": ask.publisher,
+        "deadlineUnixMs": int(ask.deadline * 1000),
+        "buttonIds": list(ask.button_ids),
+        "inputIds": list(ask.input_ids),
+    }
+    if delivery is not None:
+        out["delivery"] = delivery
+    return out

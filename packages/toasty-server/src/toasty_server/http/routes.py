@@ -1,0 +1,309 @@
+"""The HTTP adapter of `ToastyApi`: each route reads its JSON or query, calls the API with the caller's
+agent id, and writes the result in protobuf's JSON mapping. Checks, errors and metrics are the
+middleware's (`calls.py`), exactly as the interceptors do it for the gRPC servicer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections.abc import Mapping
+from contextlib import aclosing, suppress
+from importlib import resources
+from typing import Any
+
+import betterproto2
+import grpc
+from aiohttp import web
+
+from toasty_proto import v1
+from toasty_server.errors import InvalidArgument
+from toasty_server.http import sse
+from toasty_server.http.calls import CallChecks, Route, agent_of, set_stream_code
+from toasty_server.http.codec import message_from_json, message_to_json, parse_body
+from toasty_server.http.dashboard import LOG_SIZE, MAX_LOG_SIZE, Dashboard
+from toasty_server.http.errors import error_json
+from toasty_server.interceptors.errors import ShuttingDown, map_exception
+from toasty_server.observability.context import current_call, set_notification_id
+from toasty_server.observability.metrics import ServerMetrics
+from toasty_server.service.api import ToastyApi
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WAIT_SECONDS = 30.0
+MAX_WAIT_SECONDS = 300.0
+DEFAULT_ANSWER_SOURCE = "http"
+
+ROUTES: dict[str, Route] = {
+    "publish": Route(v1.NOTIFICATION_SERVICE_PUBLISH),
+    "send": Route(v1.NOTIFICATION_SERVICE_SEND_NOTIFICATION),
+    "await_answer": Route(v1.NOTIFICATION_SERVICE_AWAIT_INTERACTION),
+    "answer": Route(v1.NOTIFICATION_SERVICE_ANSWER),
+    "withdraw": Route(v1.NOTIFICATION_SERVICE_WITHDRAW),
+    "status": Route(v1.NOTIFICATION_SERVICE_GET_STATUS),
+    "subscribe": Route(v1.NOTIFICATION_SERVICE_SUBSCRIBE, streaming=True),
+    "log": Route(),
+    "asks": Route(),
+    "dashboard": Route(streaming=True),
+    "page": Route(public=True),
+    "static": Route(public=True),
+    "openapi": Route(public=True),
+    "healthz": Route(public=True),
+}
+
+_STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+_PAGE_HEADERS = {
+    # No inline script or style, nothing from elsewhere: text that slipped past escaping still cannot run.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+def _package_file(*parts: str) -> bytes:
+    return resources.files("toasty_server.http").joinpath(*parts).read_bytes()
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 description shipped in the package (served at /openapi.json)."""
+    loaded: dict[str, Any] = json.loads(_package_file("openapi.json"))
+    return loaded
+
+
+def _json(value: betterproto2.Message | Mapping[str, Any], status: int = 200) -> web.Response:
+    body = message_to_json(value) if isinstance(value, betterproto2.Message) else value
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+class Handlers:
+    """One method per route; `closing` is set when the server begins to stop (event streams end)."""
+
+    def __init__(self, api: ToastyApi, checks: CallChecks, metrics: ServerMetrics, closing: asyncio.Event) -> None:
+        self.api = api
+        self.checks = checks
+        self.metrics = metrics
+        self.closing = closing
+        self.dashboard = Dashboard(api)
+        self._static = {
+            name: _package_file("static", name) for name in ("index.html", "app.js", "style.css", "favicon.svg")
+        }
+        self._openapi = _package_file("openapi.json")
+
+    def add_to(self, app: web.Application) -> None:
+        """The routes; API reads answer GET only (a HEAD must not open a stream or spend a call)."""
+        r = app.router
+        r.add_post("/v1/publish", self.publish, name="publish")
+        r.add_post("/v1/send", self.send, name="send")
+        r.add_get(
+            "/v1/notifications/{notification_id}/answer", self.await_answer, name="await_answer", allow_head=False
+        )
+        r.add_post("/v1/notifications/{notification_id}/answer", self.answer, name="answer")
+        r.add_post("/v1/notifications/{notification_id}/withdraw", self.withdraw, name="withdraw")
+        r.add_get("/v1/subscribe", self.subscribe, name="subscribe", allow_head=False)
+        r.add_get("/v1/status", self.status, name="status", allow_head=False)
+        r.add_get("/v1/log", self.log, name="log", allow_head=False)
+        r.add_get("/v1/asks", self.asks, name="asks", allow_head=False)
+        r.add_get("/v1/dashboard", self.dashboard_stream, name="dashboard", allow_head=False)
+        r.add_get("/", self.page, name="page")
+        r.add_get("/static/{name}", self.static, name="static")
+        r.add_get("/openapi.json", self.openapi, name="openapi")
+        r.add_get("/healthz", self.healthz, name="healthz")
+
+    # -- the API -----------------------------------------------------------------------------------------
+
+    async def publish(self, request: web.Request) -> web.Response:
+        body = message_from_json(v1.PublishRequest, parse_body(await request.read()))
+        if body.notification is not None:
+            set_notification_id(body.notification.id)
+        published = await self.api.publish(agent_of(request), body)
+        set_notification_id(published.notification_id)  # the log lines of this call carry it from here on
+        return _json(published)
+
+    async def send(self, request: web.Request) -> web.Response:
+        body = message_from_json(v1.SendNotificationRequest, parse_body(await request.read()))
+        return _json(await self.api.send_notification(agent_of(request), body))
+
+    async def await_answer(self, request: web.Request) -> web.Response:
+        """The outcome of one of the caller's questions, waiting up to ?wait seconds (504 if none yet)."""
+        wait = _number(request.query, "wait", DEFAULT_WAIT_SECONDS, 0.0, MAX_WAIT_SECONDS)
+        wanted = v1.AwaitInteractionRequest(notification_id=_path_id(request, ""))
+        return _json(await self.api.await_interaction(agent_of(request), wanted, default_wait=wait))
+
+    async def answer(self, request: web.Request) -> web.Response:
+        body = parse_body(await request.read())
+        answer = message_from_json(v1.AnswerRequest, body)
+        answer.notification_id = _path_id(request, answer.notification_id)
+        answer.source = answer.source or DEFAULT_ANSWER_SOURCE
+        return _json(await self.api.answer(agent_of(request), answer))
+
+    async def withdraw(self, request: web.Request) -> web.Response:
+        body = message_from_json(v1.WithdrawRequest, parse_body(await request.read()))
+        body.notification_id = _path_id(request, body.notification_id)
+        return _json(await self.api.withdraw(agent_of(request), body))
+
+    async def status(self, request: web.Request) -> web.Response:
+        return _json(self.api.status())
+
+    async def log(self, request: web.Request) -> web.Response:
+        self.checks.check_read_as(agent_of(request), "*")
+        limit = int(_number(request.query, "limit", LOG_SIZE, 1, MAX_LOG_SIZE, whole=True))
+        return _json({"deliveries": await self.dashboard.log(limit)})
+
+    async def asks(self, request: web.Request) -> web.Response:
+        self.checks.check_read_as(agent_of(request), "*")
+        return _json({"asks": await self.dashboard.asks()})
+
+    async def subscribe(self, request: web.Request) -> web.StreamResponse:
+        """The caller's deliveries as server-sent events, resumable with Last-Event-ID or ?after."""
+        agent = agent_of(request)
+        query = request.query
+        wanted = v1.SubscriptionRequest(
+            client_id=_text(query, "client_id"),
+            after_sequence=_resume_point(request),
+            from_beginning=_flag(query, "from_beginning"),
+        )
+        self.checks.check_read_as(agent, wanted.client_id)
+        subscription = self.api.open_subscription(agent, wanted)
+        try:
+            response = await sse.open_stream(request)
+            await self._stream_deliveries(request, response, self.api.deliveries(subscription))
+        finally:
+            self.api.close_subscription(subscription)
+        return response
+
+    async def dashboard_stream(self, request: web.Request) -> web.StreamResponse:
+        """Snapshots for the page: one now, another whenever what it shows changes."""
+        self.checks.check_read_as(agent_of(request), "*")
+        response = await sse.open_stream(request)
+        try:
+            await self.dashboard.stream(response, self.closing)
+        except (ConnectionResetError, asyncio.CancelledError):
+            set_stream_code(request, grpc.StatusCode.CANCELLED)
+            raise
+        except Exception as exc:
+            await self._end_with_error(request, response, exc)
+            return response
+        await self._end_with_error(request, response, None)
+        return response
+
+    # -- page, description, health ------------------------------------------------------------------------
+
+    async def page(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._static["index.html"], content_type="text/html", headers=_PAGE_HEADERS)
+
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = self._static.get(name)
+        if body is None:
+            raise web.HTTPNotFound()
+        kind = _STATIC_TYPES.get(name[name.rfind(".") :], "application/octet-stream")
+        return web.Response(body=body, content_type=kind, headers=_PAGE_HEADERS)
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._openapi, content_type="application/json")
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """Like grpc.health.v1: SERVING, or NOT_SERVING (503) while the server drains before stopping."""
+        serving = not self.checks.gate_closed
+        return _json({"status": "SERVING" if serving else "NOT_SERVING"}, status=200 if serving else 503)
+
+    # -- streams --------------------------------------------------------------------------------------------
+
+    async def _stream_deliveries(self, request: web.Request, response: web.StreamResponse, source: Any) -> None:
+        try:
+            async with aclosing(sse.with_heartbeats(source)) as items:
+                async for payload in items:
+                    if payload is None:
+                        await response.write(sse.KEEPALIVE)
+                        continue
+                    delivery = v1.Delivery.FromString(payload)
+                    data = json.dumps(message_to_json(delivery))
+                    await response.write(sse.event(data, name="delivery", event_id=str(delivery.sequence)))
+                    self.metrics.deliveries.inc()
+        except (ConnectionResetError, asyncio.CancelledError):
+            set_stream_code(request, grpc.StatusCode.CANCELLED)
+            raise
+        except Exception as exc:  # shutdown, replaced by a newer stream, store failure: say why, then end
+            await self._end_with_error(request, response, exc)
+            return
+        await self._end_with_error(request, response, None)
+
+    async def _end_with_error(self, request: web.Request, response: web.StreamResponse, exc: Exception | None) -> None:
+        """The last event of a stream: `event: error` with the error body (as a JSON error response has)."""
+        info = current_call()
+        trace_id = info.trace_id if info is not None else ""
+        if exc is None:  # the stream ended because the server is stopping
+            exc = ShuttingDown("the server is shutting down; reconnect and resume shortly")
+        mapped = map_exception(exc, trace_id)
+        if mapped.unexpected:
+            log.exception("%s failed unexpectedly (trace id %s)", request.path, trace_id, exc_info=exc)
+        set_stream_code(request, mapped.code)
+        body = error_json(mapped.code.name, mapped.reason, mapped.message, trace_id)
+        with suppress(ConnectionResetError):
+            await response.write(sse.event(json.dumps(body), name="error"))
+
+
+# -- reading the query --------------------------------------------------------------------------------------
+
+
+def _query_value(query: Mapping[str, str], name: str) -> str | None:
+    """A query parameter by its snake_case or camelCase name."""
+    value = query.get(name)
+    if value is None:
+        value = query.get(betterproto2.casing.camel_case(name))
+    return value
+
+
+def _text(query: Mapping[str, str], name: str) -> str:
+    return (_query_value(query, name) or "").strip()
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool:
+    value = (_query_value(query, name) or "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise InvalidArgument(name, f"{value[:20]!r} is not true or false")
+
+
+def _number(
+    query: Mapping[str, str], name: str, default: float, low: float, high: float, *, whole: bool = False
+) -> float:
+    raw = _query_value(query, name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or (whole and not value.is_integer()):
+        raise InvalidArgument(name, f"{raw[:20]!r} is not a {'whole ' if whole else ''}number")
+    if not low <= value <= high:
+        raise InvalidArgument(name, f"{raw} is out of range ({low:g}..{high:g})")
+    return value
+
+
+def _resume_point(request: web.Request) -> int:
+    """Where a stream resumes: the Last-Event-ID an EventSource sends on reconnecting, else ?after."""
+    header = request.headers.get("Last-Event-ID", "").strip()
+    raw, name = (header, "Last-Event-ID header") if header else (_text(request.query, "after"), "after")
+    if not raw:
+        return 0
+    if not raw.isdigit() or int(raw) >= 2**63:
+        raise InvalidArgument(name, f"{raw[:30]!r} is not a sequence number (a whole number, 0 or more)")
+    return int(raw)
+
+
+def _path_id(request: web.Request, in_body: str) -> str:
+    """The notification id of the path (also named in the call's log lines); a body may only repeat it."""
+    notification_id = request.match_info["notification_id"]
+    set_notification_id(notification_id)
+    if in_body and in_body != notification_id:
+        raise InvalidArgument("notificationId", f"{in_body!r} in the body differs from {notification_id!r} in the path")
+    return notification_id
