@@ -63,6 +63,8 @@ def test_errors_are_one_clear_line(proc: ServerProcess) -> None:
     assert len(refused.stderr.strip().splitlines()) == 1
     status = json.loads(toasty(proc, "status").stdout)
     assert status["store"] == "sqlite"
+    assert status["health"] == "SERVING"
+    assert "console" in status["backends"]
 
 
 def test_progress_from_stdin_updates_one_key(tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     withdraw = sub.add_parser("withdraw", help="take one of your notifications down")
     withdraw.add_argument("notification_id")
 
-    sub.add_parser("status", help="show the server's state")
+    sub.add_parser("status", help="health, version, store, desktop backends, subscribers and their queue depths")
     return p
 
 
@@ -254,7 +254,9 @@ async def _run(args: argparse.Namespace) -> int:
             withdrawn = await client.withdraw(args.notification_id)
             print("withdrawn" if withdrawn else "already answered or withdrawn")
         elif args.command == "status":
-            print(json.dumps((await client.status()).to_dict(), indent=2))
+            # Answering at all means serving: a stopping server refuses new calls (SHUTTING_DOWN).
+            status = (await client.status()).to_dict()
+            print(json.dumps({"health": "SERVING", **status}, indent=2))
     return 0
 
 
