@@ -1,0 +1,1 @@
+"""`hatch run soak`: Toasty's reliability scenarios at full size, with a summary table (issue 8)."""
