@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.core.process import ServerProcess
 from toasty_client import ResilientNotificationClient, RetryPolicy
 from toasty_server.app import ToastyServer
 from toasty_server.testing import running_server
+
+
+@pytest.fixture
+def proc(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real `toasty-server` process on a fixed loopback port, SQLite log in tmp_path, killed at the end."""
+    server = ServerProcess(tmp_path / "toasty.db")
+    server.start()
+    yield server
+    server.kill()
+
 
 FAST_RETRY = RetryPolicy(initial_backoff=0.02, max_backoff=0.3, jitter=0.05)
 

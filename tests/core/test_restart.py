@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,14 +12,6 @@ from tests.core.process import ServerProcess
 from toasty_client import ResilientNotificationClient, RetryPolicy, ServerUnavailable, TextNotification
 
 RETRY = RetryPolicy(initial_backoff=0.05, max_backoff=0.5, jitter=0.1, publish_attempts=2)
-
-
-@pytest.fixture
-def proc(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "toasty.db")
-    server.start()
-    yield server
-    server.kill()
 
 
 async def test_acknowledged_publishes_survive_kill_9_and_resume(proc: ServerProcess) -> None:

@@ -8,7 +8,7 @@ import mailbox
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -22,14 +22,6 @@ from toasty_proto import v1
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def proc(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "toasty.db")
-    server.start()
-    yield server
-    server.kill()
 
 
 @pytest.fixture

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from tests.core.process import ServerProcess
 from tests.interactions.test_ask import DEPLOY
 from toasty_client import ResilientNotificationClient, RetryPolicy
 
 RETRY = RetryPolicy(initial_backoff=0.05, max_backoff=0.5, jitter=0.1)
-
-
-@pytest.fixture
-def proc(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "toasty.db")
-    server.start()
-    yield server
-    server.kill()
 
 
 async def test_answer_after_a_restart_reaches_the_agent(proc: ServerProcess) -> None:

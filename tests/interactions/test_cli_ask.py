@@ -7,22 +7,12 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.core.process import ServerProcess
 
 TOASTY = [sys.executable, "-c", "from toasty_client.cli import main; raise SystemExit(main())"]
-
-
-@pytest.fixture
-def proc(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "toasty.db")
-    server.start()
-    yield server
-    server.kill()
 
 
 def shown_id(proc: ServerProcess, title: str, timeout: float = 10.0) -> str:

@@ -17,6 +17,7 @@ from toasty_server.broker import Broker, RetentionGap, Subscription
 from toasty_server.errors import FailedPrecondition
 from toasty_server.render.dispatcher import Renderer
 from toasty_server.render.mapping import toast_from_notification
+from toasty_server.service.deliveries import delivery_encoder
 from toasty_server.service.interactions import InteractionCoordinator
 from toasty_server.service.validation import Validator
 
@@ -67,18 +68,8 @@ class ToastyApi:
                 f"notification.id {notification.id!r} is already waiting for an answer; use a new id"
             )
 
-        def encode(sequence: int, published_at: float) -> bytes:
-            # Serialized once per publish; every subscriber stream gets these same bytes.
-            return bytes(
-                v1.Delivery(
-                    sequence=sequence,
-                    published_at_unix_ms=int(published_at * 1000),
-                    publisher_agent_id=publisher,
-                    target_client_id=target,
-                    notification=notification,
-                )
-            )
-
+        # Serialized once per publish; every subscriber stream gets these same bytes.
+        encode = delivery_encoder(target=target, publisher=publisher, notification=notification)
         outcome = await self.broker.publish(
             target, notification.id, encode, publisher=publisher, idempotency_key=notification.idempotency_key, ask=ask
         )

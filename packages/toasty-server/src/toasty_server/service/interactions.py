@@ -20,6 +20,7 @@ from toasty_server.errors import DeadlineExceeded, InvalidArgument, NotFound, Pe
 from toasty_server.render.backend import Interaction, InteractionKind
 from toasty_server.render.dispatcher import Renderer, RenderReceipt
 from toasty_server.render.spec import ToastSpec
+from toasty_server.service.deliveries import delivery_encoder
 from toasty_server.store import Ask
 
 log = logging.getLogger(__name__)
@@ -93,16 +94,7 @@ class InteractionCoordinator:
         if ask is None:
             return False
 
-        def encode(sequence: int, published_at: float) -> bytes:
-            return bytes(
-                v1.Delivery(
-                    sequence=sequence,
-                    published_at_unix_ms=int(published_at * 1000),
-                    target_client_id=ask.publisher,
-                    interaction=event,
-                )
-            )
-
+        encode = delivery_encoder(target=ask.publisher, interaction=event)
         decided = await self._broker.resolve(notification_id, bytes(event), encode)
         if decided is None:
             return False
@@ -235,14 +227,5 @@ class InteractionCoordinator:
     async def _send_receipt(self, publisher: str, notification_id: str, shown: bool, backend: str, error: str) -> None:
         receipt = v1.ToastReceipt(notification_id=notification_id, shown=shown, backend=backend, error=error)
 
-        def encode(sequence: int, published_at: float) -> bytes:
-            return bytes(
-                v1.Delivery(
-                    sequence=sequence,
-                    published_at_unix_ms=int(published_at * 1000),
-                    target_client_id=publisher,
-                    receipt=receipt,
-                )
-            )
-
+        encode = delivery_encoder(target=publisher, receipt=receipt)
         await self._broker.publish(publisher, notification_id, encode, publisher=publisher)
