@@ -64,6 +64,7 @@ class ToastyServer:
             choose_backends(settings) if backends is None else backends,
             queue_depth=settings.render_queue_depth,
             image_resolver=ImageCache.from_settings(settings).resolve,
+            local_image_max_bytes=settings.image_max_bytes,
         )
         self.interactions = InteractionCoordinator(self.broker, self.renderer)
         self.api = ToastyApi(self.broker, self.renderer, Validator(Limits.from_settings(settings)), self.interactions)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toasty_server.render.backend import BackendUnavailable, Interaction, InteractionSink, ToastBackend
+from toasty_server.render.images import local_image_problem
 from toasty_server.render.spec import ToastSpec
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,11 @@ class Renderer:
         *,
         queue_depth: int = 1000,
         image_resolver: ImageResolver | None = None,
+        local_image_max_bytes: int = 5 * 1024 * 1024,
     ) -> None:
         self._candidates = list(backends)
         self._image_resolver = image_resolver
+        self._local_image_max_bytes = local_image_max_bytes
         self._active: list[ToastBackend] = []
         self._queue: asyncio.Queue[ToastSpec] = asyncio.Queue(maxsize=queue_depth)
         self._worker: asyncio.Task[None] | None = None
@@ -132,9 +135,22 @@ class Renderer:
         return RenderReceipt(toast.notification_id, False, "", "; ".join(errors) or "no desktop backend")
 
     async def _with_local_image(self, toast: ToastSpec) -> ToastSpec:
-        """Desktops need a file: download an image URL first; on failure show the toast without it."""
+        """Desktops need a file: download an image URL first; on failure show the toast without it.
+
+        A local path is checked first (a regular image file within the size limit): a FIFO or device
+        would block the desktop daemon that opens it.
+        """
         image = toast.image
-        if image is None or image.path is not None or not image.url or self._image_resolver is None:
+        if image is not None and image.path is not None:
+            problem = await asyncio.get_running_loop().run_in_executor(
+                None, local_image_problem, image.path, self._local_image_max_bytes
+            )
+            if problem is None:
+                return toast
+            self.failed["image_refused"] += 1
+            log.warning("toast %s shown without its image: %s", toast.notification_id, problem)
+            return without_image(toast)
+        if image is None or not image.url or self._image_resolver is None:
             return toast
         try:
             path = await self._image_resolver(image.url)

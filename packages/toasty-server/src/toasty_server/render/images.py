@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import re
+import stat
 import tempfile
 import threading
 import time
@@ -50,6 +51,28 @@ def image_extension(head: bytes) -> str | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return ".webp"
     return next((ext for magic, ext in _SIGNATURES if head.startswith(magic)), None)
+
+
+def local_image_problem(path: Path, max_bytes: int) -> str | None:
+    """Why a local image path must not reach a desktop (None if it is fine).
+
+    A FIFO or a device would block the desktop daemon reading it, a huge file would stall it, and a
+    file that is not an image shows nothing useful. Runs in an executor: it touches the file system.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a regular file"
+    if info.st_size > max_bytes:
+        return f"{path} is {info.st_size} bytes; the limit is {max_bytes} (TOASTY_IMAGE_MAX_BYTES)"
+    try:
+        with path.open("rb") as file:
+            head = file.read(16)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    return None if image_extension(head) else f"{path} is not a png, jpeg, gif, bmp, webp or ico image"
 
 
 def _opener() -> urllib.request.OpenerDirector:
