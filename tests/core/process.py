@@ -18,30 +18,37 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A `toasty-server` process on a fixed loopback port, so clients can reconnect after a restart."""
+    """A `toasty-server` process on a fixed loopback port, so clients can reconnect after a restart.
 
-    def __init__(self, db_path: Path, port: int | None = None, *extra: str) -> None:
+    Subclasses change what runs by overriding `command()` and what it gets through `env`.
+    """
+
+    renderer = "console"
+
+    def __init__(self, db_path: Path, port: int | None = None, *extra: str, env: dict[str, str] | None = None) -> None:
         self.db_path = db_path
         self.port = port or free_port()
         self.extra = extra
         self.log_path = db_path.with_suffix(".log")
+        # Tests publish far faster than an agent should: no rate limit unless a test sets one.
+        self.env = {"TOASTY_RATE_LIMIT": "0", "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "toasty_server",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--store", "sqlite", "--db-path", str(self.db_path),
+            "--renderer", self.renderer, *self.extra,
+        ]  # fmt: skip
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> None:
-        args = [
-            sys.executable, "-m", "toasty_server",
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--store", "sqlite", "--db-path", str(self.db_path),
-            "--renderer", "console", *self.extra,
-        ]  # fmt: skip
-        log = self.log_path.open("ab")
-        # Tests publish far faster than an agent should: no rate limit unless a test sets one in `extra`.
-        env = {"TOASTY_RATE_LIMIT": "0", **os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(args, stdout=log, stderr=log, env=env)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log, env={**os.environ, **self.env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -54,6 +61,16 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.02)
+        raise TimeoutError(f"{text!r} never logged:\n{self.log()}")
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.proc is not None

@@ -14,7 +14,6 @@ import resource
 import socket
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +36,8 @@ class Server(ServerProcess):
     Crashes are counted: `crashes` is how many times the process was found dead without our kill.
     """
 
+    renderer = "none"
+
     def __init__(
         self,
         db_path: Path,
@@ -45,35 +46,15 @@ class Server(ServerProcess):
         log_path: Path | None = None,
         port: int | None = None,
     ) -> None:
-        super().__init__(db_path, port, *extra)
-        self.env = {**SERVER_ENV, **(env or {})}
+        super().__init__(db_path, port, *extra, env={**SERVER_ENV, **(env or {})})
         if log_path is not None:
             self.log_path = log_path
         self.kills = 0
         self.crashes = 0
         self.peak_rss = 0
 
-    def command(self) -> list[str]:
-        return [
-            sys.executable, "-m", "toasty_server",
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--store", "sqlite", "--db-path", str(self.db_path),
-            "--renderer", "none", *self.extra,
-        ]  # fmt: skip
-
     def start(self, timeout: float = 20.0) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log, env={**os.environ, **self.env})
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"toasty-server exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise TimeoutError(f"toasty-server did not listen on {self.port}:\n{self.log()[-4000:]}")
+        super().start(timeout)
 
     @property
     def pid(self) -> int:
