@@ -29,7 +29,9 @@ SLOW_SECONDS = 0.25  # CPU time of decode + validate of one request (even 256 Ki
 def _validate(validator: Validator, method: RpcMethod[Any, Any], request: Any) -> None:
     """What the servicer checks for each RPC, in the same order."""
     name = method.name
-    if name == "Publish":
+    if name == "PublishStream":
+        _validate(validator, v1.NOTIFICATION_SERVICE_PUBLISH, request.publish or v1.PublishRequest())
+    elif name == "Publish":
         notification = validator.publish(request)
         delivery = bytes(v1.Delivery(sequence=1, publisher_agent_id="fuzz", notification=notification))
         assert v1.Delivery.FromString(delivery).notification == notification

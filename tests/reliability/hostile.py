@@ -227,6 +227,7 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "Answer": [{"notificationId": "n1", "buttonId": "ok", "inputs": {"why": "because"}, "source": "web"}],
     "GetStatus": [{}],
 }
+VALID["PublishStream"] = [{"requestId": "7", "publish": publish} for publish in VALID["Publish"]]
 
 
 def _positions(msg: message.Message) -> list[tuple[message.Message, descriptor.FieldDescriptor]]:
@@ -298,6 +299,8 @@ ALLOWED: dict[str, set[grpc.StatusCode]] = {
     "Answer": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.NOT_FOUND, S.FAILED_PRECONDITION},
     "GetStatus": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED},
     "Subscribe": {S.DEADLINE_EXCEEDED, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED},  # open streams end by deadline
+    # the call's own status; a refused request is answered OK with its PublishError (checked like Publish's)
+    "PublishStream": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED},
 }
 HOSTILE_AGENT = (("x-agent-id", "hostile"),)
 
@@ -312,6 +315,9 @@ class Outcome:
 def call(channel: grpc.Channel, method: RpcMethod[Any, Any], data: bytes) -> Outcome:
     """Send `data` as the request body of `method`, byte for byte (plain grpcio, no serializer)."""
     try:
+        if method.client_streaming:  # one request on the call, then its answer
+            answers = list(channel.stream_stream(method.path)(iter([data]), timeout=3, metadata=HOSTILE_AGENT))
+            return Outcome(S.OK, "", answers[0] if answers else b"")
         if method.server_streaming:
             for _ in channel.unary_stream(method.path)(data, timeout=0.1, metadata=HOSTILE_AGENT):
                 pass

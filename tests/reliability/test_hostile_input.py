@@ -29,7 +29,7 @@ from tests.reliability.ledger import stored_ids
 from toasty_proto import v1
 from toasty_proto.method import RpcMethod
 
-EXAMPLES = {"Publish": 300, "Subscribe": 40}
+EXAMPLES = {"Publish": 300, "PublishStream": 150, "Subscribe": 40}
 
 
 @dataclass
@@ -81,6 +81,15 @@ def test_hostile_requests_get_the_fitting_status(method: RpcMethod[Any, Any], ta
             assert f"is not a valid {hostile.request_type_name(method)}" in outcome.details
         if outcome.code == S.OK and method.name == "Publish":
             target.accepted.add(v1.PublishResponse.FromString(outcome.response).notification_id)
+        if outcome.code == S.OK and method.name == "PublishStream":
+            answer = v1.PublishStreamResponse.FromString(outcome.response)
+            if answer.published is not None:
+                target.accepted.add(answer.published.notification_id)
+            else:
+                assert answer.error is not None, "every request gets an answer"
+                code = next(c for c in S if c.value[0] == answer.error.code)
+                assert code in ALLOWED["Publish"] - {S.OK} and code not in NEVER, answer.error
+                assert ": " in answer.error.message, f"the error should name the field: {answer.error.message!r}"
         if outcome.code == S.OK and method.name == "SendNotification":
             target.accepted.add(v1.SendNotificationResponse.FromString(outcome.response).notification_id)
 

@@ -16,11 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from toasty_proto import descriptor_set, v1
+from toasty_proto import v1
 from toasty_server.access.listen import Listener, listen
 from toasty_server.access.tokens import TokenBook, TokenFileError
 from toasty_server.broker import Broker
@@ -35,9 +34,11 @@ from toasty_server.render.images import ImageCache
 from toasty_server.render.selection import choose_backends
 from toasty_server.service.api import ToastyApi
 from toasty_server.service.interactions import InteractionCoordinator
+from toasty_server.service.publish_stream import PublishStreamHandler
 from toasty_server.service.registration import register
 from toasty_server.service.servicer import NotificationServicer
 from toasty_server.service.validation import Limits, Validator
+from toasty_server.service.wire import pool as schema_pool
 from toasty_server.store import MemoryStore, SQLiteStore, Store
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,13 @@ class ToastyServer:
             options=self._grpc_options(),
             interceptors=build_interceptors(self.settings, self.metrics, self.gate, tokens, limiters),
         )
-        register(server, NotificationServicer(self.api))
+        publish_stream = PublishStreamHandler(
+            self.api, self.gate, self.metrics, limiters, max_in_flight=self.settings.stream_max_in_flight
+        )
+        register(server, NotificationServicer(self.api, publish_stream))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server, pool=_descriptor_pool()
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server, pool=schema_pool()
         )
         self._listener = listen(server, self.settings)
         self.port = self._listener.port
@@ -192,12 +196,3 @@ def _tokens(settings: Settings) -> TokenBook | None:
         return TokenBook.from_file(settings.token_file, settings.subscribe_grants)
     except TokenFileError as exc:
         raise OSError(f"token_file (TOASTY_TOKEN_FILE): {exc}") from None
-
-
-def _descriptor_pool() -> descriptor_pool.DescriptorPool:
-    """Our schema in a protobuf descriptor pool, so reflection can describe it to generic clients."""
-    pool = descriptor_pool.DescriptorPool()
-    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set())
-    for file in files.file:
-        pool.Add(file)
-    return pool

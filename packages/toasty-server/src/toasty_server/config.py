@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     )
     catch_up_page: int = Field(256, ge=1, description="Entries read from the log per catch-up query.")
 
+    # Publishers
+    stream_max_in_flight: int = Field(
+        256, ge=1, description="Unanswered publishes per PublishStream call; beyond it the server stops reading it."
+    )
+
     # Validation limits
     max_message_bytes: int = Field(256 * 1024, ge=1024, description="Largest request accepted, in bytes.")
     max_title_chars: int = Field(256, ge=1, description="Longest title.")

@@ -29,6 +29,7 @@ ANONYMOUS = "anonymous"
 # Health checks and reflection are for tooling: never limited, never asked for a token.
 INFRASTRUCTURE_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 STREAMING_PATHS = frozenset(m.path for m in v1.ALL_METHODS if m.server_streaming)
+CLIENT_STREAMING_PATHS = frozenset(m.path for m in v1.ALL_METHODS if m.client_streaming)
 
 
 def is_infrastructure(method: str) -> bool:
@@ -66,11 +67,12 @@ Around: TypeAlias = "Callable[[CallRecord, Context], AbstractAsyncContextManager
 def wrap(method: str, handler: Handler, around: Around) -> Handler:
     """The same handler, its behaviour run inside `around(record, context)`.
 
-    Unary-unary and unary-stream (async generator or `context.write` style) are wrapped; client
-    streaming handlers (only reflection has them) and synchronous behaviours are returned unchanged.
+    Unary-unary, unary-stream (async generator or `context.write` style) and stream-stream async
+    generators (PublishStream, reflection) are wrapped, with the request iterator as `record.request`;
+    other client-streaming handlers and synchronous behaviours are returned unchanged.
     """
     if handler.request_streaming:
-        return handler
+        return _wrap_bidi(method, handler, around) if handler.response_streaming else handler
     if handler.response_streaming:
         return _wrap_stream(method, handler, around)
     inner: Any = handler.unary_unary  # the stubs describe sync behaviours; grpc.aio's are coroutines
@@ -120,8 +122,35 @@ def _wrap_stream(method: str, handler: Handler, around: Around) -> Handler:
     )
 
 
+def _wrap_bidi(method: str, handler: Handler, around: Around) -> Handler:
+    inner: Any = handler.stream_stream
+    if not inspect.isasyncgenfunction(inner):
+        return handler
+    call_bidi: Callable[[Any, Context], AsyncIterator[Any]] = inner
+
+    async def bidi(requests: Any, context: Context) -> AsyncIterator[Any]:
+        record = CallRecord(method, requests, streaming=True)
+        async with around(record, context):
+            async for message in call_bidi(requests, context):
+                record.messages += 1
+                if record.on_message is not None:
+                    record.on_message()
+                yield message
+
+    return grpc.stream_stream_rpc_method_handler(
+        bidi, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+    )
+
+
 def refusal(method: str, error: Exception) -> Handler:
     """A handler that refuses the call with `error` (its kind matches the method's, per the RPC table)."""
+    if method in CLIENT_STREAMING_PATHS:
+
+        async def refuse_bidi(requests: Any, context: Context) -> AsyncIterator[Any]:
+            raise error
+            yield  # pragma: no cover  (makes this an async generator, as a streaming handler must be)
+
+        return grpc.stream_stream_rpc_method_handler(refuse_bidi)
     if method in STREAMING_PATHS:
 
         async def refuse_stream(request: Any, context: Context) -> AsyncIterator[Any]:

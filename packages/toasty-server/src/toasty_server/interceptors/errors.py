@@ -176,12 +176,19 @@ async def _mapping_errors(record: CallRecord, context: Context) -> AsyncIterator
     except grpc.aio.AbortError:
         raise  # the handler already chose its status
     except Exception as exc:
-        info = current_call()
-        trace_id = info.trace_id if info else ""
-        mapped = map_exception(exc, trace_id)
-        if mapped.unexpected:
-            log.exception("%s failed unexpectedly (trace id %s)", record.method, trace_id)
-        else:
-            level = logging.INFO if mapped.code in _WORTH_INFO else logging.DEBUG
-            log.log(level, "%s refused: %s %s: %s", record.method, mapped.code.name, mapped.reason, mapped.message)
+        mapped = map_and_log(exc, record.method)
         await context.abort(mapped.code, mapped.message, trailing_metadata=mapped.trailing_metadata)
+
+
+def map_and_log(exc: Exception, what: str) -> MappedError:
+    """`map_exception` under the current call's trace id, logged: a bug with its traceback, a refusal
+    at INFO when it points at a bug in the calling agent, else at DEBUG. Call it in an `except`."""
+    info = current_call()
+    trace_id = info.trace_id if info else ""
+    mapped = map_exception(exc, trace_id)
+    if mapped.unexpected:
+        log.exception("%s failed unexpectedly (trace id %s)", what, trace_id)
+    else:
+        level = logging.INFO if mapped.code in _WORTH_INFO else logging.DEBUG
+        log.log(level, "%s refused: %s %s: %s", what, mapped.code.name, mapped.reason, mapped.message)
+    return mapped

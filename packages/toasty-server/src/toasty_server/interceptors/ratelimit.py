@@ -3,7 +3,8 @@
 Each agent has its own aiolimiter leaky bucket, so a noisy agent only ever empties its own. aiolimiter
 would make the caller wait; a server must not hold calls (and their memory) for a misbehaving agent,
 so the bucket is only used when it has room, and otherwise the caller is told when it will have room
-(`toasty-retry-after-ms`), which the client library honours. A call counts once, whatever it streams.
+(`toasty-retry-after-ms`), which the client library honours. A call counts once, whatever it streams,
+except PublishStream, whose every request counts as one publish (its handler asks the same buckets).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from dataclasses import dataclass, field
 import grpc
 from aiolimiter import AsyncLimiter
 
-from toasty_server.interceptors.base import Continuation, Handler, agent_from, is_infrastructure, refusal
+from toasty_server.interceptors.base import (
+    CLIENT_STREAMING_PATHS,
+    Continuation,
+    Handler,
+    agent_from,
+    is_infrastructure,
+    refusal,
+)
 from toasty_server.interceptors.errors import RateLimited
 from toasty_server.observability.metrics import ServerMetrics
 
@@ -86,6 +94,15 @@ class AgentLimiters:
             log.info("agent %r is over its rate limit: refusing its calls for now", agent)
         return max(excess, 0.001) / rate_per_second
 
+    def refusal(self, agent: str, retry_after: float) -> RateLimited:
+        """The error for a call `try_acquire` refused: the limit, when to retry, how to raise it."""
+        message = (
+            f"agent {agent!r} is over its rate limit of {self.policy.limit_for(agent):g} calls per "
+            f"{self.policy.window:g}s: retry in {retry_after:.1f}s (toasty-retry-after-ms), slow down, or raise "
+            "its limit with TOASTY_RATE_OVERRIDES"
+        )
+        return RateLimited(message, retry_after)
+
 
 class RateLimitInterceptor(grpc.aio.ServerInterceptor):
     """Innermost: only calls that passed identity and token checks spend an agent's budget."""
@@ -100,17 +117,11 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
     ) -> Handler | None:
         method = handler_call_details.method
         handler = await continuation(handler_call_details)
-        if handler is None or is_infrastructure(method):
-            return handler
+        if handler is None or is_infrastructure(method) or method in CLIENT_STREAMING_PATHS:
+            return handler  # PublishStream: each request is counted by its handler
         agent = agent_from(handler_call_details.invocation_metadata)
         retry_after = await self._limiters.try_acquire(agent)
         if retry_after is None:
             return handler
         self._metrics.rate_limit_refusals.inc()
-        policy = self._limiters.policy
-        message = (
-            f"agent {agent!r} is over its rate limit of {policy.limit_for(agent):g} calls per "
-            f"{policy.window:g}s: retry in {retry_after:.1f}s (toasty-retry-after-ms), slow down, or raise "
-            "its limit with TOASTY_RATE_OVERRIDES"
-        )
-        return refusal(method, RateLimited(message, retry_after))
+        return refusal(method, self._limiters.refusal(agent, retry_after))

@@ -8,7 +8,7 @@ and health checks cannot be answered at all; with it, health keeps answering NOT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import grpc
@@ -33,9 +33,17 @@ class ShutdownGate(grpc.aio.ServerInterceptor):
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._on_close: set[Callable[[], object]] = set()
 
     def close(self) -> None:
         self.closed = True
+        for callback in list(self._on_close):
+            callback()
+
+    def on_close(self, callback: Callable[[], object]) -> Callable[[], None]:
+        """Run `callback` when the gate closes (a PublishStream stops reading then); returns the undo."""
+        self._on_close.add(callback)
+        return lambda: self._on_close.discard(callback)
 
     async def wait_idle(self, within: float) -> bool:
         """True when no unary call is in flight any more, False if `within` seconds passed first."""

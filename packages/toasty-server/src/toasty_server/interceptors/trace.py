@@ -11,6 +11,7 @@ import grpc
 
 from toasty_server.interceptors.base import CallRecord, Context, Continuation, Handler, metadata_value, wrap
 from toasty_server.observability.context import TRACEPARENT_KEY, begin_call, set_notification_id
+from toasty_server.service.decoding import WithWire
 
 
 class TraceInterceptor(grpc.aio.ServerInterceptor):
@@ -29,6 +30,8 @@ class TraceInterceptor(grpc.aio.ServerInterceptor):
 
 def notification_id_of(message: Any) -> str:
     """The notification id a request or response names, if any (Publish, AwaitInteraction, ...)."""
+    if isinstance(message, WithWire):
+        message = message.message
     notification = getattr(message, "notification", None)
     value = getattr(notification, "id", "") or getattr(message, "notification_id", "")
     return value if isinstance(value, str) and value.isprintable() else ""  # no log-line forging

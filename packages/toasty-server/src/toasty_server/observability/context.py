@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 TRACEPARENT_KEY = "traceparent"
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
@@ -53,6 +53,14 @@ def set_notification_id(notification_id: str) -> None:
     info = _CALL.get()
     if info is not None and notification_id:
         info.notification_id = notification_id
+
+
+def begin_item(notification_id: str) -> None:
+    """In a task of its own that handles one item of a streaming call (PublishStream): the call's
+    context with this item's notification id, without touching the call's or other items'."""
+    info = _CALL.get()
+    if info is not None:
+        _CALL.set(replace(info, notification_id=notification_id if notification_id.isprintable() else ""))
 
 
 def trace_id_from(traceparent: str) -> str:

@@ -11,6 +11,8 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 
+from google.protobuf.message import Message
+
 from toasty_proto import v1
 from toasty_server import __version__
 from toasty_server.broker import Broker, RetentionGap, Subscription
@@ -37,10 +39,19 @@ class ToastyApi:
 
     # -- publishing --------------------------------------------------------------------------------------
 
-    async def publish(self, caller: str, request: v1.PublishRequest) -> v1.PublishResponse:
+    async def publish(
+        self, caller: str, request: v1.PublishRequest, notification_wire: Message | None = None
+    ) -> v1.PublishResponse:
+        """`notification_wire`: the request's notification as parsed by upb (`service.decoding.WithWire`);
+        with it, deliveries reuse its bytes instead of serializing the notification again."""
         notification = self.validator.publish(request)
         return await self._publish(
-            caller, notification, request.target_client_id, not request.skip_toast, request.want_receipt
+            caller,
+            notification,
+            request.target_client_id,
+            not request.skip_toast,
+            request.want_receipt,
+            notification_wire,
         )
 
     async def send_notification(self, caller: str, request: v1.SendNotificationRequest) -> v1.SendNotificationResponse:
@@ -58,10 +69,18 @@ class ToastyApi:
         )
 
     async def _publish(
-        self, publisher: str, notification: v1.Notification, target: str, show_toast: bool, want_receipt: bool = False
+        self,
+        publisher: str,
+        notification: v1.Notification,
+        target: str,
+        show_toast: bool,
+        want_receipt: bool = False,
+        notification_wire: Message | None = None,
     ) -> v1.PublishResponse:
         if not notification.id:
             notification.id = uuid.uuid4().hex
+            if notification_wire is not None:
+                notification_wire.id = notification.id  # type: ignore[attr-defined]  # (a generated upb field)
         ask = self.interactions.ask_for(notification, publisher)
         if ask is not None and self.broker.asks.get(notification.id) is not None:
             raise FailedPrecondition(
@@ -69,7 +88,8 @@ class ToastyApi:
             )
 
         # Serialized once per publish; every subscriber stream gets these same bytes.
-        encode = delivery_encoder(target=target, publisher=publisher, notification=notification)
+        payload = notification if notification_wire is None else notification_wire.SerializeToString()
+        encode = delivery_encoder(target=target, publisher=publisher, notification=payload)
         outcome = await self.broker.publish(
             target, notification.id, encode, publisher=publisher, idempotency_key=notification.idempotency_key, ask=ask
         )

@@ -12,20 +12,23 @@ fields are ignored, as protobuf intends), the number of nested messages is bound
 parses the canonical bytes upb writes back, so every field has its declared type. This costs a few
 microseconds per request. A request that fails any of this reaches its handler as an `Undecodable`,
 which the handler refuses (see `service.registration`) instead of grpc answering INTERNAL.
+
+Handlers that forward the request's bytes (publishing: the notification goes into every delivery) use
+`WireRequestDecoder`, which also hands over the strict upb message, so those bytes are not written
+again by betterproto2 (see `service.wire`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Generic, TypeVar
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
+from google.protobuf.message import DecodeError, Message
 
-from toasty_proto import descriptor_set
 from toasty_proto.method import RpcMethod
 from toasty_server.errors import InvalidArgument
+from toasty_server.service.wire import wire_class
 
 RequestT = TypeVar("RequestT")
 
@@ -48,28 +51,33 @@ class Undecodable:
     error: UndecodableRequest
 
 
-class RequestDecoder(Generic[RequestT]):
-    """`bytes → request` for one RPC: strict (upb), bounded, then betterproto2 on canonical bytes."""
+@dataclass(frozen=True, slots=True)
+class WithWire(Generic[RequestT]):
+    """A decoded request and its strict upb parse (unknown fields dropped), whose parts can be
+    serialized again without betterproto2."""
 
+    message: RequestT
+    wire: Message
+
+
+class _StrictDecoder(Generic[RequestT]):
     def __init__(self, method: RpcMethod[RequestT, Any], max_nested: int = MAX_NESTED_MESSAGES) -> None:
         package = method.service.rpartition(".")[0]
         self.type_name = f"{package}.{method.request_type.__name__}"
-        self._strict: type[message.Message] = message_factory.GetMessageClass(
-            _pool().FindMessageTypeByName(self.type_name)
-        )
+        self._strict = wire_class(method.request_type.__name__)
         self._parse: Callable[[bytes], RequestT] = method.deserialize_request
         self._max_nested = max_nested
 
-    def __call__(self, data: bytes) -> RequestT | Undecodable:
+    def _decode(self, data: bytes) -> WithWire[RequestT] | Undecodable:
         try:
             strict = self._strict.FromString(data)
-        except message.DecodeError as exc:
+        except DecodeError as exc:
             return self._refuse(_reason(exc))
         strict.DiscardUnknownFields()
         if _nested_messages(strict, self._max_nested) > self._max_nested:
             return self._refuse(f"it nests more than {self._max_nested} messages")
         try:
-            return self._parse(strict.SerializeToString())
+            return WithWire(self._parse(strict.SerializeToString()), strict)
         except Exception as exc:  # canonical bytes should always parse; never let grpc answer INTERNAL
             return self._refuse(f"{type(exc).__name__}: {exc}")
 
@@ -77,21 +85,28 @@ class RequestDecoder(Generic[RequestT]):
         return Undecodable(UndecodableRequest(self.type_name, problem))
 
 
-@cache
-def _pool() -> descriptor_pool.DescriptorPool:
-    pool = descriptor_pool.DescriptorPool()
-    for file in descriptor_pb2.FileDescriptorSet.FromString(descriptor_set()).file:
-        pool.Add(file)
-    return pool
+class RequestDecoder(_StrictDecoder[RequestT]):
+    """`bytes → request` for one RPC: strict (upb), bounded, then betterproto2 on canonical bytes."""
+
+    def __call__(self, data: bytes) -> RequestT | Undecodable:
+        decoded = self._decode(data)
+        return decoded if isinstance(decoded, Undecodable) else decoded.message
 
 
-def _reason(exc: message.DecodeError) -> str:
+class WireRequestDecoder(_StrictDecoder[RequestT]):
+    """Like `RequestDecoder`, keeping the upb parse next to the request (`WithWire`)."""
+
+    def __call__(self, data: bytes) -> WithWire[RequestT] | Undecodable:
+        return self._decode(data)
+
+
+def _reason(exc: DecodeError) -> str:
     """upb says "Error parsing message with type 'X': <why>"; keep the why."""
     text = str(exc)
     return text.rpartition(": ")[2] if ": " in text else text or "the wire format is corrupt"
 
 
-def _nested_messages(msg: message.Message, limit: int) -> int:
+def _nested_messages(msg: Message, limit: int) -> int:
     """How many messages `msg` nests (map entries included), counting no further than limit + 1."""
     count = 0
     stack = [msg]

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+import betterproto2
 
-from toasty_proto import v1
 from toasty_server.broker.broker import Encoder
+from toasty_server.service.wire import delivery_bytes
 
 
-def delivery_encoder(*, target: str, publisher: str = "", **event: Any) -> Encoder:
-    """An Encoder for the broker: `event` is the Delivery's payload (notification=, interaction=, receipt=)."""
+def delivery_encoder(*, target: str, publisher: str = "", **event: betterproto2.Message | bytes) -> Encoder:
+    """An Encoder for the broker. `event` names the Delivery's payload and gives it as a message or as
+    its canonical bytes (notification=, interaction=, receipt=): serialized here once, whatever the
+    number of subscribers, and the envelope by upb (`service.wire`)."""
+    if len(event) != 1:
+        raise TypeError(f"a delivery carries exactly one event, got {sorted(event)}")
+    ((field, payload),) = event.items()
+    payload_bytes = payload if isinstance(payload, bytes) else bytes(payload)
 
     def encode(sequence: int, published_at: float) -> bytes:
-        return bytes(
-            v1.Delivery(
-                sequence=sequence,
-                published_at_unix_ms=int(published_at * 1000),
-                publisher_agent_id=publisher,
-                target_client_id=target,
-                **event,
-            )
-        )
+        return delivery_bytes(sequence, published_at, publisher, target, field, payload_bytes)
 
     return encode

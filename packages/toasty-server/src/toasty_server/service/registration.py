@@ -1,7 +1,9 @@
 """Bind the servicer to the paths of the generated RPC table (no hand-written paths).
 
 Requests are decoded strictly (`service.decoding`); bytes that are not a valid request reach the
-handler as `Undecodable` and are refused with INVALID_ARGUMENT before the servicer sees them.
+handler as `Undecodable` and are refused with INVALID_ARGUMENT before the servicer sees them. The
+publishing RPCs keep the request's upb parse (`WithWire`) so deliveries reuse its bytes, and flat
+responses are written by upb (`service.wire`).
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import grpc
 from toasty_proto import v1
 from toasty_proto.method import RpcMethod
 from toasty_server.service.context import abort
-from toasty_server.service.decoding import RequestDecoder, Undecodable
+from toasty_server.service.decoding import RequestDecoder, Undecodable, WireRequestDecoder
 from toasty_server.service.servicer import NotificationServicer
+from toasty_server.service.wire import response_serializer
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def _raw(data: bytes) -> bytes:
-    """Subscribe yields deliveries already serialized by the broker."""
+    """Subscribe yields deliveries already serialized by the broker, PublishStream its answers."""
     return data
 
 
@@ -35,11 +38,12 @@ def register(server: grpc.aio.Server, servicer: NotificationServicer) -> None:
         v1.NOTIFICATION_SERVICE_ANSWER: servicer.answer,
         v1.NOTIFICATION_SERVICE_GET_STATUS: servicer.get_status,
     }
+    keeps_wire = {v1.NOTIFICATION_SERVICE_PUBLISH}
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         method.name: grpc.unary_unary_rpc_method_handler(
             _refusing_undecodable(behaviour),
-            request_deserializer=RequestDecoder(method),
-            response_serializer=method.serialize,
+            request_deserializer=WireRequestDecoder(method) if method in keeps_wire else RequestDecoder(method),
+            response_serializer=response_serializer(method.response_type),
         )
         for method, behaviour in unary.items()
     }
@@ -47,6 +51,12 @@ def register(server: grpc.aio.Server, servicer: NotificationServicer) -> None:
     handlers[subscribe.name] = grpc.unary_stream_rpc_method_handler(
         _refusing_undecodable_stream(servicer.subscribe),
         request_deserializer=RequestDecoder(subscribe),
+        response_serializer=_raw,
+    )
+    publish_stream = v1.NOTIFICATION_SERVICE_PUBLISH_STREAM
+    handlers[publish_stream.name] = grpc.stream_stream_rpc_method_handler(
+        servicer.publish_stream,  # refuses an undecodable request itself, after answering those before it
+        request_deserializer=WireRequestDecoder(publish_stream),
         response_serializer=_raw,
     )
     missing = {m.name for m in v1.ALL_METHODS} - set(handlers)

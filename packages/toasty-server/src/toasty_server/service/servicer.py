@@ -11,6 +11,9 @@ import grpc
 from toasty_proto import v1
 from toasty_server.service.api import ToastyApi
 from toasty_server.service.context import agent_id
+from toasty_server.service.decoding import WithWire
+from toasty_server.service.publish_stream import PublishStreamHandler, StreamItem
+from toasty_server.service.wire import submessage
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -18,14 +21,20 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class NotificationServicer:
     """Implements toasty.v1.NotificationService on grpc.aio by delegating to ToastyApi."""
 
-    def __init__(self, api: ToastyApi) -> None:
+    def __init__(self, api: ToastyApi, publish_stream: PublishStreamHandler) -> None:
         self.api = api
+        self._publish_stream = publish_stream
 
     def _agent(self, context: Context) -> str:
         return agent_id(context, self.api.validator.limits.id_chars)
 
-    async def publish(self, request: v1.PublishRequest, context: Context) -> v1.PublishResponse:
-        return await self.api.publish(self._agent(context), request)
+    async def publish(self, request: WithWire[v1.PublishRequest], context: Context) -> v1.PublishResponse:
+        notification = submessage(request.wire, "notification")
+        return await self.api.publish(self._agent(context), request.message, notification)
+
+    async def publish_stream(self, requests: AsyncIterator[StreamItem], context: Context) -> AsyncIterator[bytes]:
+        async for answer in self._publish_stream.run(self._agent(context), requests):
+            yield answer
 
     async def send_notification(
         self, request: v1.SendNotificationRequest, context: Context
