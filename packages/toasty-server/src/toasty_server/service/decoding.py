@@ -6,12 +6,13 @@ field's wire type decodes to (an int in a string field, None for a group), it ac
 and it spends ~2 s of event-loop time on a 240 KB request of 120,000 empty repeated entries or unknown
 fields, stalling every other agent meanwhile.
 
-So each request is first parsed by the C protobuf runtime (upb) built from the schema's descriptor
-set: it refuses bad UTF-8 and corrupt wire data. Unknown fields are dropped (a newer client's extra
-fields are ignored, as protobuf intends), the number of nested messages is bounded, and betterproto2
-parses the canonical bytes upb writes back, so every field has its declared type. This costs a few
-microseconds per request. A request that fails any of this reaches its handler as an `Undecodable`,
-which the handler refuses (see `service.registration`) instead of grpc answering INTERNAL.
+So each request is first parsed by the C protobuf runtime (upb) built from the schema's descriptor set:
+it refuses bad UTF-8 and corrupt wire data. Unknown fields are dropped (a newer client's extra fields
+are ignored, as protobuf intends), the number of nested messages is bounded, and the betterproto2
+request is built field by field from upb's parse (`service.wire.to_betterproto`), so every field has its
+declared type; that is also ~5x faster than betterproto2's own parser. A request that fails any of this
+reaches its handler as an `Undecodable`, which the handler refuses (see `service.registration`) instead
+of grpc answering INTERNAL.
 
 Handlers that forward the request's bytes (publishing: the notification goes into every delivery) use
 `WireRequestDecoder`, which also hands over the strict upb message, so those bytes are not written
@@ -20,7 +21,6 @@ again by betterproto2 (see `service.wire`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -28,7 +28,7 @@ from google.protobuf.message import DecodeError, Message
 
 from toasty_proto.method import RpcMethod
 from toasty_server.errors import InvalidArgument
-from toasty_server.service.wire import wire_class
+from toasty_server.service.wire import to_betterproto, wire_class
 
 RequestT = TypeVar("RequestT")
 
@@ -65,7 +65,7 @@ class _StrictDecoder(Generic[RequestT]):
         package = method.service.rpartition(".")[0]
         self.type_name = f"{package}.{method.request_type.__name__}"
         self._strict = wire_class(method.request_type.__name__)
-        self._parse: Callable[[bytes], RequestT] = method.deserialize_request
+        self._request_type: Any = method.request_type
         self._max_nested = max_nested
 
     def _decode(self, data: bytes) -> WithWire[RequestT] | Undecodable:
@@ -77,8 +77,9 @@ class _StrictDecoder(Generic[RequestT]):
         if _nested_messages(strict, self._max_nested) > self._max_nested:
             return self._refuse(f"it nests more than {self._max_nested} messages")
         try:
-            return WithWire(self._parse(strict.SerializeToString()), strict)
-        except Exception as exc:  # canonical bytes should always parse; never let grpc answer INTERNAL
+            request: RequestT = to_betterproto(strict, self._request_type)
+            return WithWire(request, strict)
+        except Exception as exc:  # a valid upb message always converts; never let grpc answer INTERNAL
             return self._refuse(f"{type(exc).__name__}: {exc}")
 
     def _refuse(self, problem: str) -> Undecodable:
