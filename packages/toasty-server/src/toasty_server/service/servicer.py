@@ -10,8 +10,8 @@ import grpc
 
 from toasty_proto import v1
 from toasty_server.service.api import ToastyApi
-from toasty_server.service.context import agent_id
-from toasty_server.service.decoding import WithWire
+from toasty_server.service.context import abort, agent_id
+from toasty_server.service.decoding import Undecodable, WithWire
 from toasty_server.service.publish_stream import PublishStreamHandler, StreamItem
 from toasty_server.service.wire import submessage
 
@@ -53,8 +53,10 @@ class NotificationServicer:
     async def get_status(self, request: v1.StatusRequest, context: Context) -> v1.StatusResponse:
         return self.api.status()
 
-    async def subscribe(self, request: v1.SubscriptionRequest, context: Context) -> AsyncIterator[bytes]:
+    async def subscribe(self, request: v1.SubscriptionRequest | Undecodable, context: Context) -> AsyncIterator[bytes]:
         """Stream serialized Delivery messages: catch-up from the log, then live."""
+        if isinstance(request, Undecodable):
+            await abort(context, request.error)
         subscription = self.api.open_subscription(self._agent(context), request)
         try:
             async for payload in self.api.deliveries(subscription):
