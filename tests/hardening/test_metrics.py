@@ -82,7 +82,7 @@ async def test_legacy_send_notification_counts_as_a_publish() -> None:
             await client.publish(TextNotification(title="new"))
         scraped = await ascrape(server.metrics_port)
         assert scraped['toasty_publishes_total{method="SendNotification"}'] == 1
-        assert scraped['toasty_publishes_total{method="Publish"}'] == 1
+        assert scraped['toasty_publishes_total{method="PublishStream"}'] == 1  # the client's publish()
 
 
 async def test_each_server_has_its_own_registry_and_port() -> None:
@@ -92,8 +92,8 @@ async def test_each_server_has_its_own_registry_and_port() -> None:
         assert first.metrics_port != second.metrics_port
         async with ResilientNotificationClient(first.address, agent_id="a") as client:
             await client.publish(TextNotification(title="only on the first"))
-        assert (await ascrape(first.metrics_port))['toasty_publishes_total{method="Publish"}'] == 1
-        assert 'toasty_publishes_total{method="Publish"}' not in await ascrape(second.metrics_port)
+        assert (await ascrape(first.metrics_port))['toasty_publishes_total{method="PublishStream"}'] == 1
+        assert (await ascrape(second.metrics_port)).get('toasty_publishes_total{method="PublishStream"}', 0) == 0
 
 
 async def test_metrics_can_be_turned_off_and_a_busy_port_is_not_fatal() -> None:

@@ -5,8 +5,9 @@
         async for delivery in toasty.subscribe():
             ...
 
-Retries use tenacity (exponential backoff with jitter) and only for failures worth retrying. A
-subscription reconnects on its own and resumes after the last sequence it yielded, so the caller sees
+Retries use tenacity (exponential backoff with jitter) and only for failures worth retrying. Publishes
+share one PublishStream call (see publisher.py), with a unary Publish as the fallback for older servers.
+A subscription reconnects on its own and resumes after the last sequence it yielded, so the caller sees
 each notification once and in order, across reconnects and server restarts.
 """
 
@@ -19,10 +20,10 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_never
@@ -36,11 +37,20 @@ from toasty_client.builders import (
     ProgressState,
     Urgency,
 )
-from toasty_client.errors import ServerUnavailable, ToastyError, from_rpc_error, retry_after_seconds
+from toasty_client.errors import (
+    ServerUnavailable,
+    ToastyError,
+    from_publish_error,
+    from_rpc_error,
+    retry_after_seconds,
+)
+from toasty_client.publisher import PublishRefused, StreamCall, StreamPublisher, StreamUnsupported
 from toasty_proto import v1
 from toasty_proto.method import RpcMethod
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_ADDRESS = "localhost:50053"
 ANSWER_GRACE_SECONDS = 30.0  # beyond the server-side timeout, how long ask() waits for an unreachable server
@@ -77,7 +87,10 @@ class RetryPolicy:
     retryable: frozenset[grpc.StatusCode] = field(default=RETRYABLE)
 
     def should_retry(self, exc: BaseException) -> bool:
-        return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in self.retryable
+        """A failed call, or one refused request of a PublishStream call, whose status is retryable."""
+        if isinstance(exc, grpc.aio.AioRpcError):
+            return exc.code() in self.retryable
+        return isinstance(exc, PublishRefused) and exc.code in self.retryable
 
 
 class _Backoff:
@@ -96,7 +109,10 @@ class _Backoff:
         self.failures += 1
         delay = float(self._wait(SimpleNamespace(attempt_number=self.failures)))  # type: ignore[arg-type]
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        hint = retry_after_seconds(exc) if isinstance(exc, grpc.aio.AioRpcError) else None
+        if isinstance(exc, grpc.aio.AioRpcError):
+            hint = retry_after_seconds(exc)
+        else:
+            hint = exc.retry_after if isinstance(exc, PublishRefused) else None
         return max(delay, hint or 0.0)
 
 
@@ -116,6 +132,7 @@ class ResilientNotificationClient:
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
         channel_options: Sequence[tuple[str, Any]] = (),
+        publish_stream: bool = True,
     ) -> None:
         # `address` is host:port or unix:/path/to/socket (grpc dials both).
         self.address = address or os.environ.get("TOASTY_ADDRESS", DEFAULT_ADDRESS)
@@ -131,6 +148,11 @@ class ResilientNotificationClient:
         )
         self._options = [*KEEPALIVE_OPTIONS, *reconnect, *channel_options]
         self._channel: grpc.aio.Channel | None = None
+        # publish() on one multiplexed PublishStream call (far cheaper for the server than a call per
+        # publish); False, or a server without it, means a unary Publish per notification.
+        self.publish_stream = publish_stream
+        self._publisher: StreamPublisher | None = None
+        self._stream_unsupported = False
 
     async def __aenter__(self) -> ResilientNotificationClient:
         self.connect()
@@ -145,11 +167,19 @@ class ResilientNotificationClient:
         """Create the channel (it connects lazily and reconnects by itself)."""
         if self._channel is None:
             self._channel = grpc.aio.insecure_channel(self.address, options=self._options)
+            if self.publish_stream and not self._stream_unsupported:
+                self._publisher = StreamPublisher(self._open_publish_stream, timeout=self.timeout)
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        """End the PublishStream call cleanly (answers still due are awaited up to `timeout`), then the channel."""
+        publisher, self._publisher = self._publisher, None
+        try:
+            if publisher is not None:
+                await publisher.aclose(grace=self.timeout)
+        finally:
+            if self._channel is not None:
+                await self._channel.close()
+                self._channel = None
 
     @property
     def _metadata(self) -> tuple[tuple[str, str], ...]:
@@ -163,9 +193,23 @@ class ResilientNotificationClient:
             method.path, request_serializer=method.serialize, response_deserializer=method.deserialize_response
         )
 
+    def _open_publish_stream(self) -> StreamCall:
+        if self._channel is None:
+            raise RuntimeError("the client is closed")
+        method = v1.NOTIFICATION_SERVICE_PUBLISH_STREAM
+        rpc: grpc.aio.StreamStreamMultiCallable[v1.PublishStreamRequest, v1.PublishStreamResponse]
+        rpc = self._channel.stream_stream(
+            method.path, request_serializer=method.serialize, response_deserializer=method.deserialize_response
+        )
+        return rpc(metadata=self._metadata)
+
     async def _call(self, method: RpcMethod[Any, Any], request: Any, *, attempts: int) -> Any:
-        backoff = _Backoff(self.retry)
         rpc = self._unary(method)
+        return await self._retrying(lambda: rpc(request, metadata=self._metadata, timeout=self.timeout), attempts)
+
+    async def _retrying(self, attempt_once: Callable[[], Awaitable[T]], attempts: int) -> T:
+        """Run `attempt_once` under the RetryPolicy; a final failure raises the matching ToastyError."""
+        backoff = _Backoff(self.retry)
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(self.retry.should_retry),
@@ -174,9 +218,11 @@ class ResilientNotificationClient:
                 reraise=True,
             ):
                 with attempt:
-                    return await rpc(request, metadata=self._metadata, timeout=self.timeout)
+                    return await attempt_once()
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc
+        except PublishRefused as exc:
+            raise from_publish_error(exc.error) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     # -- publishing ----------------------------------------------------------------------------------
@@ -195,7 +241,8 @@ class ResilientNotificationClient:
         subscription; Interactive notifications always get one.
 
         The client assigns the notification id before the first attempt, so a retry after a lost
-        response carries the same id and subscribers can drop the duplicate.
+        response carries the same id and subscribers can drop the duplicate. Concurrent publishes share
+        one PublishStream call; each is answered, refused and retried on its own.
         """
         proto = notification if isinstance(notification, v1.Notification) else notification.to_proto()
         if not proto.id:
@@ -203,10 +250,24 @@ class ResilientNotificationClient:
         request = v1.PublishRequest(
             notification=proto, target_client_id=target, skip_toast=skip_toast, want_receipt=want_receipt
         )
+        publisher = self._publisher
+        if publisher is not None:
+            try:
+                return await self._retrying(lambda: publisher.publish(request), self.retry.publish_attempts)
+            except StreamUnsupported as exc:
+                self._fall_back_to_unary(publisher, exc)
         response: v1.PublishResponse = await self._call(
             v1.NOTIFICATION_SERVICE_PUBLISH, request, attempts=self.retry.publish_attempts
         )
         return response
+
+    def _fall_back_to_unary(self, publisher: StreamPublisher, exc: StreamUnsupported) -> None:
+        """An older server without PublishStream: unary Publish for the rest of this client's life."""
+        if self._publisher is publisher:
+            self._publisher = None
+        if not self._stream_unsupported:
+            self._stream_unsupported = True
+            log.info("the server has no PublishStream (%s); publishing with unary Publish calls", exc)
 
     async def send_notification(
         self, title: str, message: str, level: v1.UrgencyLevel = v1.UrgencyLevel.INFO

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import grpc
 
+from toasty_proto import v1
+
 REASON_KEY = "toasty-reason"
 RETRY_AFTER_KEY = "toasty-retry-after-ms"
+_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}  # a PublishError carries the number
 
 
 class ToastyError(Exception):
@@ -68,7 +71,22 @@ def retry_after_seconds(error: grpc.aio.AioRpcError) -> float | None:
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> ToastyError:
     """Turn a gRPC failure into the matching ToastyError (the original is kept as __cause__)."""
-    code, details, reason = error.code(), error.details() or "", _metadata(error, REASON_KEY)
+    return _from_status(error.code(), error.details() or "", _metadata(error, REASON_KEY), retry_after_seconds(error))
+
+
+def from_publish_error(error: v1.PublishError) -> ToastyError:
+    """Turn one PublishStream request's refusal into the exception a unary Publish would have raised."""
+    retry_after = error.retry_after_ms / 1000 if error.retry_after_ms else None
+    return _from_status(status_code(error.code), error.message, error.reason, retry_after)
+
+
+def status_code(number: int) -> grpc.StatusCode:
+    """The StatusCode for a numeric gRPC status (a PublishError carries the number); UNKNOWN if unknown."""
+    return _BY_NUMBER.get(number, grpc.StatusCode.UNKNOWN)
+
+
+def _from_status(code: grpc.StatusCode, details: str, reason: str, retry_after: float | None) -> ToastyError:
+    """The one table from a status (code, details, toasty-reason, retry hint) to the exception raised."""
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidNotification(details, code=code, reason=reason)
     if code == grpc.StatusCode.NOT_FOUND:
@@ -78,7 +96,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> ToastyError:
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return Unauthenticated(details, code=code, reason=reason)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return RateLimited(details, code=code, reason=reason, retry_after=retry_after_seconds(error))
+        return RateLimited(details, code=code, reason=reason, retry_after=retry_after)
     if code == grpc.StatusCode.ABORTED and reason == "SUBSCRIPTION_REPLACED":
         return SubscriptionReplaced(details, code=code, reason=reason)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
