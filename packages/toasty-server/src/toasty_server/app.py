@@ -64,6 +64,7 @@ class ToastyServer:
         self.renderer = Renderer(
             choose_backends(settings) if backends is None else backends,
             queue_depth=settings.render_queue_depth,
+            concurrency=settings.render_concurrency,
             image_resolver=ImageCache.from_settings(settings).resolve,
             local_image_max_bytes=settings.image_max_bytes,
         )

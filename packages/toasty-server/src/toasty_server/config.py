@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     )
     aumid: str = Field("SAM.Toasty.NotificationService", description="Windows AppUserModelID of the toasts.")
     render_queue_depth: int = Field(1000, ge=1, description="Toasts waiting for the desktop before refusal.")
+    render_concurrency: int = Field(
+        32, ge=1, description="Toasts handed to the desktop at once; updates of one progress toast stay in order."
+    )
     image_cache_dir: Path | None = Field(None, description="Downloaded toast images; default <data_dir>/images.")
     image_cache_max_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Size of the image cache (LRU eviction).")
     image_max_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest image downloaded for a toast.")

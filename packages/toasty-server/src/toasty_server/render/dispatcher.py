@@ -1,8 +1,13 @@
-"""The renderer: a bounded queue of toasts, shown in order by the first backend that works.
+"""The renderer: a bounded queue of toasts, shown by the first backend that works.
 
 Publishing never waits for the desktop: the service submits and moves on. A backend that raises is
 logged and counted, and the toast falls back to the next backend (console last), so a broken desktop
 never loses the notification nor crashes the server.
+
+Up to `concurrency` toasts are handed to the backends at once, in queue order: a desktop daemon answers
+each Notify only after drawing, so one at a time made a burst of toasts wait in line for every redraw
+(and made dunst redraw each one about three times). Updates of one toast (same replace key: a progress
+bar) still go one after the other, in order, since each needs the previous one's daemon id.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -46,6 +52,7 @@ class Renderer:
         backends: Sequence[ToastBackend],
         *,
         queue_depth: int = 1000,
+        concurrency: int = 8,
         image_resolver: ImageResolver | None = None,
         local_image_max_bytes: int = 5 * 1024 * 1024,
     ) -> None:
@@ -55,6 +62,9 @@ class Renderer:
         self._active: list[ToastBackend] = []
         self._queue: asyncio.Queue[ToastSpec] = asyncio.Queue(maxsize=queue_depth)
         self._worker: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(concurrency)
+        self._rendering: set[asyncio.Task[None]] = set()
+        self._latest_by_key: dict[tuple[str, str], asyncio.Task[None]] = {}  # the last update of each toast
         self._interaction_sink: InteractionSink = _ignore_interaction
         self._receipt_sink: ReceiptSink = _ignore_receipt
         self.shown: Counter[str] = Counter()
@@ -112,6 +122,9 @@ class Renderer:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+            for task in list(self._rendering):
+                task.cancel()
+            await asyncio.gather(*self._rendering, return_exceptions=True)
         for backend in self._active:
             try:
                 await backend.close()
@@ -163,13 +176,31 @@ class Renderer:
     async def _run(self) -> None:
         while True:
             toast = await self._queue.get()
-            try:
-                receipt = await self.show(toast)
-                self._receipt_sink(toast, receipt)
-            except Exception:
-                log.exception("rendering %s failed", toast.notification_id)
-            finally:
-                self._queue.task_done()
+            await self._slots.acquire()
+            key = toast.replace_key
+            earlier = self._latest_by_key.get(key) if key is not None else None
+            task = asyncio.create_task(self._render(toast, earlier), name="toasty-render")
+            self._rendering.add(task)
+            task.add_done_callback(self._rendering.discard)
+            if key is not None:
+                self._latest_by_key[key] = task
+                task.add_done_callback(functools.partial(self._forget_latest, key))
+
+    async def _render(self, toast: ToastSpec, earlier: asyncio.Task[None] | None) -> None:
+        try:
+            if earlier is not None:
+                await asyncio.wait([earlier])  # the previous update of the same toast goes first
+            receipt = await self.show(toast)
+            self._receipt_sink(toast, receipt)
+        except Exception:
+            log.exception("rendering %s failed", toast.notification_id)
+        finally:
+            self._slots.release()
+            self._queue.task_done()
+
+    def _forget_latest(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self._latest_by_key.get(key) is task:
+            del self._latest_by_key[key]
 
     def _interaction(self, interaction: Interaction) -> None:
         self._interaction_sink(interaction)

@@ -57,6 +57,7 @@ INTERFACE = "org.freedesktop.Notifications"
 APP_NAME = "Toasty"
 DEFAULT_ACTION = "default"
 CALL_TIMEOUT_SECONDS = 5.0  # a wedged daemon must not stall the render queue forever
+EARLY_SIGNALS_KEPT = 64
 
 URGENCY_BYTE = {Urgency.INFO: 1, Urgency.WARNING: 1, Urgency.CRITICAL: 2}
 APP_ICON = {Urgency.INFO: "dialog-information", Urgency.WARNING: "dialog-warning", Urgency.CRITICAL: "dialog-error"}
@@ -129,6 +130,7 @@ class FreedesktopBackend:
         self._replace: dict[tuple[str, str], int] = {}  # (publisher, progress key) → daemon id
         self._early: dict[int, Message] = {}  # signals that overtook the reply to our Notify
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._connecting = asyncio.Lock()
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -171,7 +173,6 @@ class FreedesktopBackend:
         key = toast.replace_key
         replaces_id = self._replace.get(key, 0) if key is not None else 0
         timeout_ms = min(toast.display_seconds * 1000, 2**31 - 1) if toast.display_seconds > 0 else -1  # int32
-        self._early.clear()
         (daemon_id,) = await self._call(
             bus,
             "Notify",
@@ -229,6 +230,12 @@ class FreedesktopBackend:
         """The live connection, or a new one (after start, and after the bus connection dropped)."""
         if self._bus is not None and self._bus.connected:
             return self._bus
+        async with self._connecting:  # concurrent toasts share one new connection
+            if self._bus is not None and self._bus.connected:
+                return self._bus
+            return await self._connect()
+
+    async def _connect(self) -> MessageBus:
         address = await asyncio.to_thread(_session_bus_address)
         if address is None:
             raise BackendUnavailable(
@@ -337,8 +344,11 @@ class FreedesktopBackend:
         daemon_id = message.body[0]
         entry = self._shown.get(daemon_id)
         if entry is None:
-            if len(self._early) < 64:
-                self._early[daemon_id] = message  # maybe ours, and the Notify reply is not processed yet
+            # maybe ours, and the reply to its Notify is not processed yet (several Notify may be in
+            # flight); bounded, the oldest dropped first
+            if len(self._early) >= EARLY_SIGNALS_KEPT:
+                del self._early[next(iter(self._early))]
+            self._early[daemon_id] = message
             return
         if message.member == "ActionInvoked":
             key: str = message.body[1]
