@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from bench import report, upb
 from bench.common import install_loop
+from bench.desktop import desktop_available, run_desktop
 from bench.procs import RawServer, RedisServer, Server, ToastyServer, redis_available
 from bench.scenarios import (
     FULL,
@@ -38,8 +39,9 @@ from bench.stats import summary
 
 T = TypeVar("T")
 RESULTS = upb.REPO / "bench" / "results"
-SECTIONS = ("latency", "memory", "slow", "storm", "rnc", "codec")
+SECTIONS = ("latency", "memory", "slow", "storm", "rnc", "codec", "desktop")
 SERVERS = ("raw-grpc", "redis", "toasty-sqlite", "toasty-memory")
+PER_SERVER = {"latency", "memory", "slow", "rnc"}  # sections that need the servers above started
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["toasty-sqlite", "toasty-memory", "raw-grpc"],
         default="toasty-sqlite",
         help="server --profile samples (raw-grpc: the same buckets for the baseline)",
+    )
+    p.add_argument(
+        "--rpc", choices=["unary", "stream"], default="unary", help="publish RPC --profile/--ablation load uses"
     )
     p.add_argument("--keep", action="store_true", help="keep the temp folder (worker logs, databases)")
     return p.parse_args(argv)
@@ -185,6 +190,10 @@ class Bench:
         if why and "redis" in self.servers:
             self.servers.remove("redis")
             self.skipped["Redis"] = why
+        why = desktop_available() if "desktop" in self.sections else ""
+        if why:
+            self.sections.discard("desktop")
+            self.skipped["desktop"] = why
         self.started = time.monotonic()
 
     def log(self, text: str) -> None:
@@ -215,9 +224,10 @@ class Bench:
         memory: dict[str, list[dict[str, Any]]] = {}
         slow: dict[str, list[dict[str, Any]]] = {}
         storm: list[dict[str, Any]] = []
+        desktop: dict[str, Any] = {}
         for rep in range(self.sizes.repeats):
             self.log(f"repeat {rep + 1}/{self.sizes.repeats}")
-            for name in self.servers:
+            for name in self.servers if self.sections & PER_SERVER else []:
                 server = self.make_server(name, rep)
                 if not self.attempt(f"{name}, repeat {rep + 1}: start", _start, server):
                     continue
@@ -269,7 +279,14 @@ class Bench:
                         self.log(
                             f"  storm: {m['resumed']}/{m['subscribers']} resumed, last after {m['all_resumed_s']:.2f} s"
                         )
-        return self.assemble(runs, rnc_runs, memory, slow, storm)
+            if "desktop" in self.sections and rep == 0:
+                # once per run: its rounds are the repetitions (and a burst of 100 costs dunst ~10 s each)
+                self.log("  desktop: Xvfb + D-Bus + dunst, Toasty (freedesktop) vs direct D-Bus Notify")
+                d = self.attempt(
+                    "desktop", run_desktop, self.tmp, self.pb_dir, self.args.client_loop, self.args.quick, self.log
+                )
+                desktop = d or {}
+        return self.assemble(runs, rnc_runs, memory, slow, storm, desktop)
 
     def assemble(
         self,
@@ -278,6 +295,7 @@ class Bench:
         memory: dict[str, list[dict[str, Any]]],
         slow: dict[str, list[dict[str, Any]]],
         storm: list[dict[str, Any]],
+        desktop: dict[str, Any],
     ) -> dict[str, Any]:
         summ = {name: {key: _summarize_runs(rs) for key, rs in shapes.items()} for name, shapes in runs.items()}
         success: dict[str, dict[str, Any]] = {}
@@ -324,6 +342,7 @@ class Bench:
             "storm": storm,
             "storm_summary": _summarize_runs(storm) if storm else {},
             "codec": codec,
+            "desktop": desktop,
             "skipped": self.skipped,
             "failed": self.failed,
         }

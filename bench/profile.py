@@ -150,7 +150,8 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"# Toasty server profile — {result['started']} ({result['mode']})",
         "",
-        f"Workload: saturated targeted publishes ({result['count']:,}, {result['agents']} agents, "
+        f"Workload: saturated targeted publishes over {result.get('rpc', 'unary')} calls "
+        f"({result['count']:,}, {result['agents']} agents, "
         f"{result['concurrency']} in flight, 4 subscribers) against {SERVER_COMMANDS[result['server']]}; "
         f"py-spy {result['py_spy']} at {result['rate']} Hz, non-blocking. Under the profiler: "
         f"{m['publish_per_s']:.0f} publishes/s, server CPU {cpu_us:.0f} µs per publish "
@@ -206,7 +207,7 @@ def run_profile(args: argparse.Namespace) -> int:
             shape = Shape(
                 "saturated",
                 [ids],
-                {"mode": "saturated", "count": count, "agents": agents, "concurrency": concurrency},
+                {"mode": "saturated", "count": count, "agents": agents, "concurrency": concurrency, "rpc": args.rpc},
                 False,
             )
             measure = run_shape(server, shape, ctx, "prof")
@@ -227,6 +228,7 @@ def run_profile(args: argparse.Namespace) -> int:
             "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "mode": "quick" if args.quick else "full",
             "server": target,
+            "rpc": args.rpc,
             "count": count,
             "agents": agents,
             "concurrency": concurrency,
@@ -237,7 +239,7 @@ def run_profile(args: argparse.Namespace) -> int:
         }
         args.out.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-        base = args.out / f"profile-{stamp}-{target}-{result['mode']}"
+        base = args.out / f"profile-{stamp}-{target}-{args.rpc}-{result['mode']}"
         base.with_suffix(".json").write_text(json.dumps(result, indent=1))
         base.with_suffix(".md").write_text(render(result))
         base.with_suffix(".stacks.txt").write_text(raw)

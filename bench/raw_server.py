@@ -2,9 +2,8 @@
 
 No validation, persistence, metrics, logging or rendering: a sequence counter, one unbounded queue per
 subscriber, the Delivery serialized once per publish and the same bytes handed to every stream (the
-design Toasty's broker uses). Publish, Subscribe and GetStatus answer on Toasty's paths, so the bench
-clients are the same for both servers. PublishStream (not in the .proto) carries many publishes on one
-call, to measure what such an RPC would gain.
+design Toasty's broker uses). Publish, PublishStream, Subscribe and GetStatus answer on Toasty's paths,
+so the bench clients are the same for both servers.
 
     python -m bench.raw_server --port P --pb-dir DIR [--loop asyncio|uvloop]
 """
@@ -70,7 +69,8 @@ class RawPubSub:
     ) -> AsyncIterator[Any]:
         agent = self._agent(context)
         async for request in requests:
-            yield self._publish_one(request, agent)
+            published = self._publish_one(request.publish, agent)
+            yield self.pb.PublishStreamResponse(request_id=request.request_id, published=published)
 
     async def subscribe(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
         client_id = request.client_id or self._agent(context)
@@ -108,8 +108,8 @@ async def serve(port: int, pb_dir: str) -> None:
         ),
         "PublishStream": grpc.stream_stream_rpc_method_handler(
             impl.publish_stream,
-            request_deserializer=pb.PublishRequest.FromString,
-            response_serializer=pb.PublishResponse.SerializeToString,
+            request_deserializer=pb.PublishStreamRequest.FromString,
+            response_serializer=pb.PublishStreamResponse.SerializeToString,
         ),
         "Subscribe": grpc.unary_stream_rpc_method_handler(
             impl.subscribe, request_deserializer=pb.SubscriptionRequest.FromString, response_serializer=_identity

@@ -128,10 +128,12 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
 def shapes_for(server: Server, sizes: Sizes, tag: str) -> list[Shape]:
     """The latency / throughput / broadcast shapes, in run order."""
     out: list[Shape] = []
+    grpc = server.transport == "grpc"  # the gRPC servers also run each shape over PublishStream ("-stream")
     floor_ids = [f"{tag}-floor-s0"]
-    out.append(
-        Shape("floor", [floor_ids], {"mode": "serial", "count": sizes.floor_n, "agents": 1, "gap_s": 0.002}, False)
-    )
+    floor = {"mode": "serial", "count": sizes.floor_n, "agents": 1, "gap_s": 0.002}
+    out.append(Shape("floor", [floor_ids], floor, False))
+    if grpc:
+        out.append(Shape("floor-stream", [[f"{tag}-floors-s0"]], {**floor, "rpc": "stream"}, False))
     # The in-memory store changes nothing on the paced path that the SQLite run does not show; skip it there.
     paced = () if isinstance(server, ToastyServer) and server.store == "memory" else sizes.paced_agents
     for agents in paced:
@@ -139,6 +141,9 @@ def shapes_for(server: Server, sizes: Sizes, tag: str) -> list[Shape]:
         count = int(sizes.paced_rate * sizes.paced_seconds)
         pub = {"mode": "paced", "count": count, "agents": agents, "rate": sizes.paced_rate}
         out.append(Shape(f"paced-{agents}", [ids], pub, False))
+        if grpc and agents == max(paced):
+            stream_ids = [f"{tag}-paceds{agents}-s{i}" for i in range(min(agents, 10))]
+            out.append(Shape(f"paced-{agents}-stream", [stream_ids], {**pub, "rpc": "stream"}, False))
     sat_ids = [f"{tag}-sat-s{i}" for i in range(4)]
     sat_pub = {
         "mode": "saturated",
@@ -147,14 +152,20 @@ def shapes_for(server: Server, sizes: Sizes, tag: str) -> list[Shape]:
         "concurrency": sizes.saturated_concurrency,
     }
     out.append(Shape("saturated", [sat_ids], sat_pub, False))
-    if server.kind == "raw":
-        out.append(Shape("saturated-stream", [sat_ids], {**sat_pub, "mode": "stream", "agents": 4}, False))
+    if grpc:
+        stream_ids = [f"{tag}-sats-s{i}" for i in range(4)]
+        out.append(Shape("saturated-stream", [stream_ids], {**sat_pub, "rpc": "stream"}, False))
     for m in sizes.broadcast_m:
         ids = [f"{tag}-bc{m}-s{i}" for i in range(m)]
         procs = 1 if m <= 20 else 2
         k = max(10, min(sizes.broadcast_max_k, sizes.broadcast_deliveries // m))
         pub = {"mode": "saturated", "count": k, "agents": 1, "concurrency": 4}
         out.append(Shape(f"broadcast-{m}", _chunks(ids, math.ceil(m / procs)), pub, True, streams_per_channel=100))
+        if grpc and 1 < m <= 100:
+            sids = [f"{tag}-bcs{m}-s{i}" for i in range(m)]
+            stream_pub = {**pub, "rpc": "stream"}
+            groups = _chunks(sids, math.ceil(m / procs))
+            out.append(Shape(f"broadcast-{m}-stream", groups, stream_pub, True, streams_per_channel=100))
     return out
 
 

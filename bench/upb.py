@@ -18,8 +18,7 @@ SERVICE = "toasty.v1.NotificationService"
 PUBLISH = f"/{SERVICE}/Publish"
 SUBSCRIBE = f"/{SERVICE}/Subscribe"
 GET_STATUS = f"/{SERVICE}/GetStatus"
-# Not in toasty.proto: a client-streaming publish offered by the raw baseline only, to measure what the
-# proposed PublishStream RPC could gain (stream of PublishRequest in, stream of PublishResponse out).
+# many publishes on one bidi call (PublishStreamRequest in, PublishStreamResponse out)
 PUBLISH_STREAM = f"/{SERVICE}/PublishStream"
 
 

@@ -287,7 +287,62 @@ async def grpc_sender(spec: dict[str, Any]) -> tuple[Sender, Callable[[], Awaita
     async def close() -> None:
         await asyncio.gather(*(ch.close() for ch in channels))
 
+    if spec.get("rpc") == "stream":
+        streams = [PublishStream(ch, pb, md) for ch, md in zip(channels, metadata, strict=True)]
+
+        async def send_on_stream(agent: int, n: int, target: str) -> int:
+            sent = now_ns()
+            await streams[agent].publish(n, request(n, target, sent))
+            return sent
+
+        async def close_streams() -> None:
+            await asyncio.gather(*(s.close() for s in streams))
+            await close()
+
+        return send_on_stream, close_streams, (channels, pb, request, metadata)
     return send, close, (channels, pb, request, metadata)
+
+
+class PublishStream:
+    """One PublishStream call of one agent, shared by all its concurrent publishes: each write carries a
+    request id, and the reader resolves that id's future with its answer (answers may come in any order)."""
+
+    def __init__(self, channel: Any, pb: Any, metadata: Any) -> None:
+        self.pb = pb
+        self.call = channel.stream_stream(
+            upb.PUBLISH_STREAM,
+            request_serializer=pb.PublishStreamRequest.SerializeToString,
+            response_deserializer=pb.PublishStreamResponse.FromString,
+        )(metadata=metadata)
+        self.waiting: dict[int, asyncio.Future[Any]] = {}
+        self.write_lock = asyncio.Lock()  # grpc.aio allows one write at a time per call
+        self.reader = asyncio.create_task(self._read())
+
+    async def publish(self, request_id: int, request: Any) -> Any:
+        answer = asyncio.get_running_loop().create_future()
+        self.waiting[request_id] = answer
+        async with self.write_lock:
+            await self.call.write(self.pb.PublishStreamRequest(request_id=request_id, publish=request))
+        result = await asyncio.wait_for(answer, 30)
+        if result.WhichOneof("result") != "published":
+            raise RuntimeError(f"refused: {result.error.reason} {result.error.message}")
+        return result.published
+
+    async def _read(self) -> None:
+        try:
+            async for answer in self.call:
+                waiter = self.waiting.pop(answer.request_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(answer)
+        except Exception as exc:
+            for waiter in self.waiting.values():
+                if not waiter.done():
+                    waiter.set_exception(exc)
+
+    async def close(self) -> None:
+        async with self.write_lock:
+            await self.call.done_writing()
+        await self.reader
 
 
 async def redis_sender(spec: dict[str, Any]) -> tuple[Sender, Callable[[], Awaitable[None]], Any]:
@@ -389,11 +444,11 @@ class PubStats:
 async def publisher_main(spec: dict[str, Any]) -> dict[str, Any]:
     control = Control(asyncio.get_running_loop())
     if spec["transport"] == "redis":
-        send, close, extra = await redis_sender(spec)
+        send, close, _ = await redis_sender(spec)
     elif spec.get("codec") == "rnc":
-        send, close, extra = await rnc_sender(spec)
+        send, close, _ = await rnc_sender(spec)
     else:
-        send, close, extra = await grpc_sender(spec)
+        send, close, _ = await grpc_sender(spec)
     ready()
     await control.go.wait()
     mode = spec["mode"]
@@ -457,53 +512,10 @@ async def publisher_main(spec: dict[str, Any]) -> dict[str, Any]:
             return done
 
         issued = sum(await asyncio.gather(*(loop(w) for w in range(int(spec["concurrency"])))))
-    elif mode == "stream":
-        issued = await stream_publish(spec, extra, stats, count, deadline)
     else:
         raise ValueError(f"unknown mode {mode}")
     await close()
     return stats.result(issued)
-
-
-async def stream_publish(spec: dict[str, Any], extra: Any, stats: PubStats, count: int, deadline: int) -> int:
-    """Raw baseline only: one PublishStream call per agent, up to `concurrency` publishes unanswered."""
-    channels, pb, request, metadata = extra
-    targets: list[str] = spec["targets"]
-    window = max(1, int(spec["concurrency"]) // len(channels))
-    counter = iter(range(count))
-    issued = 0
-
-    async def run(agent: int) -> None:
-        nonlocal issued
-        call = channels[agent].stream_stream(
-            upb.PUBLISH_STREAM,
-            request_serializer=pb.PublishRequest.SerializeToString,
-            response_deserializer=pb.PublishResponse.FromString,
-        )(metadata=metadata[agent])
-        sent_times: list[int] = []
-        slots = asyncio.Semaphore(window)
-
-        async def read() -> None:
-            i = 0
-            async for _ in call:
-                stats.done(sent_times[i])
-                i += 1
-                slots.release()
-
-        reader = asyncio.create_task(read())
-        for n in counter:
-            if now_ns() > deadline:
-                break
-            await slots.acquire()
-            sent = now_ns()
-            sent_times.append(sent)
-            await call.write(request(n, targets[n % len(targets)], sent))
-            issued += 1
-        await call.done_writing()
-        await reader
-
-    await asyncio.gather(*(run(a) for a in range(len(channels))))
-    return issued
 
 
 def main() -> None:
