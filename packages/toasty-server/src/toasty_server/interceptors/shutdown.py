@@ -74,11 +74,18 @@ class ShutdownGate(grpc.aio.ServerInterceptor):
     @asynccontextmanager
     async def in_flight_call(self) -> AsyncIterator[None]:
         """Count one unary call as in flight (also for the HTTP endpoint, so the drain waits for both)."""
-        self.in_flight += 1
-        self._idle.clear()
+        self.enter()
         try:
             yield
         finally:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self._idle.set()
+            self.leave()
+
+    def enter(self) -> None:
+        """One more call (or PublishStream request) in flight; pair with `leave()` in a `finally`."""
+        self.in_flight += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()

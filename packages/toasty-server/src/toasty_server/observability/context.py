@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 TRACEPARENT_KEY = "traceparent"
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
@@ -60,7 +60,8 @@ def begin_item(notification_id: str) -> None:
     context with this item's notification id, without touching the call's or other items'."""
     info = _CALL.get()
     if info is not None:
-        _CALL.set(replace(info, notification_id=notification_id if notification_id.isprintable() else ""))
+        printable = notification_id if notification_id.isprintable() else ""
+        _CALL.set(CallInfo(info.method, info.trace_id, info.agent_id, printable))
 
 
 def trace_id_from(traceparent: str) -> str:

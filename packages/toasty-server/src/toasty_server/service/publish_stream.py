@@ -119,10 +119,13 @@ class PublishStreamHandler:
         begin_item(publish.notification.id if publish.notification is not None else "")
         wire = submessage(item.wire, "publish")
         notification = submessage(wire, "notification") if wire is not None else None
+        self.gate.enter()  # the drain before a stop waits for it
         try:
-            async with self.gate.in_flight_call():  # the drain before a stop waits for it
+            try:
                 await self._admit(agent)
                 response = await self.api.publish(agent, publish, notification)
+            finally:
+                self.gate.leave()
             self._published.inc()
             answer = self._response(request_id=request_id, published=publish_response_wire(response))
         except Exception as exc:
