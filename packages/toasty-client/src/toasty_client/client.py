@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace, TracebackType
 from typing import Any, TypeVar
@@ -57,6 +57,7 @@ ANSWER_GRACE_SECONDS = 30.0  # beyond the server-side timeout, how long ask() wa
 AWAIT_SLICE_SECONDS = 30.0  # one AwaitInteraction call waits at most this long, then asks again
 AGENT_ID_KEY = "x-agent-id"
 AUTHORIZATION_KEY = "authorization"
+LOG_ID_KEY = "toasty-log-id"
 
 # From the original design notes: ping every 5 minutes, give up on a ping after 20 seconds.
 KEEPALIVE_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -442,11 +443,22 @@ class ResilientNotificationClient:
             client_id=state.client_id,
             after_sequence=state.last_sequence,
             from_beginning=state.from_beginning and state.last_sequence == 0,
+            log_id=state.log_id,
         )
         call = rpc(request, metadata=self._metadata)
         try:
+            if not state.log_id:  # else a changed log is announced by a LogReset, adopted below
+                state.log_id = _metadata_value(await call.initial_metadata(), LOG_ID_KEY)
             async for delivery in call:
                 backoff.reset()
+                if delivery.reset is not None:
+                    # the server's log is not the one our sequence came from: it replays its log from the start
+                    log.warning(
+                        "subscription %s: the server's log was reset; reading it from its beginning", state.client_id
+                    )
+                    state.last_sequence, state.from_beginning, state.log_id = 0, True, delivery.reset.log_id
+                    await queue.put(delivery)
+                    continue
                 if delivery.sequence <= state.last_sequence:
                     continue
                 state.last_sequence = delivery.sequence
@@ -465,6 +477,7 @@ class _SubscriptionState:
     from_beginning: bool
     seen: collections.OrderedDict[str, None]
     dedupe_window: int
+    log_id: str = ""  # the server's log last_sequence belongs to (`toasty-log-id`)
 
     def is_duplicate(self, delivery: v1.Delivery) -> bool:
         if delivery.notification is None or not delivery.notification.id:
@@ -538,6 +551,14 @@ class ProgressBar:
             }
         )
         return await self._client.publish(notification, target=self._target)
+
+
+def _metadata_value(metadata: Iterable[tuple[str, str | bytes]] | None, key: str) -> str:
+    """One key of a call's metadata (grpc.aio's Metadata, or None when the call ended first)."""
+    for item_key, value in metadata or ():
+        if item_key == key:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return ""
 
 
 def _state_for(exc: BaseException) -> RetryCallState:

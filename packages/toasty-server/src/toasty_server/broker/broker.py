@@ -41,6 +41,16 @@ class RetentionGap:
     last: int
 
 
+@dataclass(frozen=True, slots=True)
+class LogReset:
+    """The subscriber resumed after `resumed_after`, a sequence of another log than this one (which ended
+    at `log_end` when it subscribed): it gets this log from its beginning."""
+
+    resumed_after: int
+    log_end: int
+    log_id: str
+
+
 class SubscriptionReplaced(Exception):
     """A newer Subscribe with the same client id took over this stream."""
 
@@ -243,12 +253,16 @@ class Broker:
 
     # -- subscribing ---------------------------------------------------------------------------------
 
-    def subscribe(self, client_id: str, after: int | None = None, *, from_beginning: bool = False) -> Subscription:
+    def subscribe(
+        self, client_id: str, after: int | None = None, *, from_beginning: bool = False, log_id: str = ""
+    ) -> Subscription:
         """Register a live stream for client_id, replacing (and ending) any earlier one.
 
         It starts after sequence `after`; with None, at the live edge (or at the oldest retained entry
         when `from_beginning`). The position is fixed here, before any await, so nothing published
-        from now on can be missed.
+        from now on can be missed. An `after` of another log (`log_id` is not this store's, or `after`
+        is beyond anything this log committed: a new, restored or in-memory log) would silently skip
+        this log's entries up to `after`: such a stream starts with a LogReset and reads from the start.
         """
         if not self._accepting_subscribers:
             raise BrokerClosed("the server is shutting down")
@@ -259,6 +273,16 @@ class Broker:
             log.info("subscriber %s reconnected: replacing its previous stream", client_id)
         sub = Subscription(client_id, Mailbox(self._mailbox_depth))
         sub.cursor = self._last_committed if after is None and not from_beginning else (after or 0)
+        if after is not None and (after > self._last_committed or (log_id and log_id != self._store.log_id)):
+            log.warning(
+                "subscriber %s resumed after sequence %d of another log (this log %s ends at %d): "
+                "replaying this log from its beginning",
+                client_id,
+                after,
+                self._store.log_id,
+                self._last_committed,
+            )
+            sub.reset_from, sub.cursor = after, 0
         self._subscriptions[client_id] = sub
         return sub
 
@@ -267,12 +291,14 @@ class Broker:
             del self._subscriptions[sub.client_id]
         sub.mailbox.close()
 
-    async def deliveries(self, sub: Subscription) -> AsyncIterator[LogEntry | RetentionGap]:
+    async def deliveries(self, sub: Subscription) -> AsyncIterator[LogEntry | RetentionGap | LogReset]:
         """Everything for sub after its starting position, then live entries, in order.
 
         The mailbox is registered before the store is read, so an entry committed meanwhile is found in
         one or the other; sequences at or below the cursor are skipped, which removes the overlap.
         """
+        if sub.reset_from is not None:
+            yield LogReset(sub.reset_from, self._last_committed, self._store.log_id)
         catching_up = sub.cursor < self._last_committed
         if catching_up:
             oldest = await self._store.oldest_sequence()

@@ -13,3 +13,4 @@ class Subscription:
     mailbox: Mailbox
     cursor: int = 0  # last sequence written to the stream
     replaced: bool = field(default=False)
+    reset_from: int | None = None  # resumed after this sequence of another log: starts with a LogReset

@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 
 from toasty_proto import v1
 from toasty_server import __version__
-from toasty_server.broker import Broker, RetentionGap, Subscription
+from toasty_server.broker import Broker, LogReset, RetentionGap, Subscription
 from toasty_server.errors import FailedPrecondition
 from toasty_server.render.dispatcher import Renderer
 from toasty_server.render.mapping import toast_from_notification
@@ -116,7 +116,7 @@ class ToastyApi:
         client_id = request.client_id or caller
         self.validator.client_id("client_id", client_id)
         subscription = self.broker.subscribe(
-            client_id, request.after_sequence or None, from_beginning=request.from_beginning
+            client_id, request.after_sequence or None, from_beginning=request.from_beginning, log_id=request.log_id
         )
         log.info("subscriber %s connected after sequence %d", client_id, request.after_sequence)
         return subscription
@@ -124,7 +124,17 @@ class ToastyApi:
     async def deliveries(self, subscription: Subscription) -> AsyncIterator[bytes]:
         """Serialized Delivery messages: catch-up from the log, then live; ends with the subscription."""
         async for item in self.broker.deliveries(subscription):
-            yield bytes(_gap_delivery(item)) if isinstance(item, RetentionGap) else item.payload
+            if isinstance(item, RetentionGap):
+                yield bytes(_gap_delivery(item))
+            elif isinstance(item, LogReset):
+                yield bytes(_reset_delivery(item))
+            else:
+                yield item.payload
+
+    @property
+    def log_id(self) -> str:
+        """The log sequences belong to; subscribers send it back when they resume (`log_id`)."""
+        return self.broker.store.log_id
 
     def close_subscription(self, subscription: Subscription) -> None:
         self.broker.unsubscribe(subscription)
@@ -175,5 +185,18 @@ def _gap_delivery(gap: RetentionGap) -> v1.Delivery:
             from_sequence=gap.first,
             to_sequence=gap.last,
             reason="retention removed these entries before this subscriber read them",
+        ),
+    )
+
+
+def _reset_delivery(reset: LogReset) -> v1.Delivery:
+    return v1.Delivery(
+        sequence=0,
+        reset=v1.LogReset(
+            resumed_after=reset.resumed_after,
+            log_end=reset.log_end,
+            log_id=reset.log_id,
+            reason="the subscriber resumed after a sequence of another log (a new or restored database, or an "
+            "in-memory server restarted): what this log retains follows from its beginning",
         ),
     )

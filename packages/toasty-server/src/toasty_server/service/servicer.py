@@ -16,6 +16,7 @@ from toasty_server.service.publish_stream import PublishStreamHandler, StreamIte
 from toasty_server.service.wire import submessage
 
 Context = grpc.aio.ServicerContext[Any, Any]
+LOG_ID_KEY = "toasty-log-id"  # Subscribe's initial metadata: the log the stream's sequences belong to
 
 
 class NotificationServicer:
@@ -59,6 +60,7 @@ class NotificationServicer:
             await abort(context, request.error)
         subscription = self.api.open_subscription(self._agent(context), request)
         try:
+            await context.send_initial_metadata(((LOG_ID_KEY, self.api.log_id),))
             async for payload in self.api.deliveries(subscription):
                 yield payload
         finally:

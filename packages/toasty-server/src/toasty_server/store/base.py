@@ -59,6 +59,11 @@ class Store(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def log_id(self) -> str:
+        """Identifies this log (set by `open`): sequences are only comparable within one log id."""
+        ...
+
     async def open(self) -> int:
         """Prepare the store and return the highest sequence it holds (0 when empty)."""
         ...

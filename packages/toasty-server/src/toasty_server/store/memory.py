@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import uuid
 from collections.abc import Sequence
 
 from toasty_server.store.base import Ask, LogEntry
@@ -18,6 +19,7 @@ class MemoryStore:
         self._sequences: list[int] = []
         self._asks: dict[str, tuple[Ask, float, bytes | None]] = {}  # id -> (ask, published_at, outcome)
         self._idempotency: dict[tuple[str, str], tuple[str, int]] = {}
+        self.log_id = uuid.uuid4().hex  # a new log with every process: nothing survives a restart
 
     async def open(self) -> int:
         return self._sequences[-1] if self._sequences else 0

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS log (
 CREATE INDEX IF NOT EXISTS log_by_target ON log (target, seq);
 CREATE INDEX IF NOT EXISTS log_by_time ON log (published_at);
 CREATE INDEX IF NOT EXISTS log_by_idempotency ON log (publisher, idempotency_key) WHERE idempotency_key != '';
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS asks (
     notification_id TEXT PRIMARY KEY,
     publisher TEXT NOT NULL,
@@ -76,6 +78,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self.log_id = ""  # read from the file by open()
 
     @property
     def path(self) -> Path:
@@ -164,6 +167,9 @@ class SQLiteStore:
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # this file's log id, made once: a new (or another) file is another log, whatever its sequences
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)", (uuid.uuid4().hex,))
+            self.log_id = str(conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0])
             return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM log").fetchone()[0])
         except sqlite3.OperationalError as exc:  # cannot open or write (read-only, missing rights, locked)
             self._close_thread_connection()
