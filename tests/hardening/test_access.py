@@ -19,6 +19,7 @@ from toasty_client import (
     PermissionDenied,
     ResilientNotificationClient,
     RetryPolicy,
+    ServerUnavailable,
     TextNotification,
     Unauthenticated,
 )
@@ -191,3 +192,26 @@ async def test_tls_listener_serves_grpc_and_metrics(certificate: tuple[Path, Pat
                 await unary(plain, v1.NOTIFICATION_SERVICE_GET_STATUS, v1.StatusRequest(), timeout=2)
         assert server.metrics_endpoint is not None
         assert server.metrics_endpoint.url.startswith("https://")
+
+
+async def test_the_client_publishes_and_subscribes_over_tls(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    fast = RetryPolicy(initial_backoff=0.02, max_backoff=0.1, jitter=0.01, publish_attempts=2)
+    async with running_server(tls_cert=cert, tls_key=key) as server:
+        async with ResilientNotificationClient(server.address, agent_id="remote", ca_file=cert, retry=fast) as client:
+            deliveries = client.subscribe()
+            reader = asyncio.ensure_future(anext(deliveries))
+            await asyncio.sleep(0.3)
+            published = await client.publish(TextNotification(title="over TLS"), target="remote")
+            delivery = await asyncio.wait_for(reader, 5)
+            assert delivery.sequence == published.sequence
+        monkeypatch.setenv("TOASTY_CA_FILE", str(cert))  # what the `toasty` command and agents read
+        async with ResilientNotificationClient(server.address, agent_id="env", retry=fast) as from_env:
+            assert from_env.tls
+            assert (await from_env.status()).store == "memory"
+        monkeypatch.delenv("TOASTY_CA_FILE")
+        async with ResilientNotificationClient(server.address, agent_id="plain", retry=fast, timeout=2) as plain:
+            with pytest.raises(ServerUnavailable):  # a plaintext client cannot talk to a TLS server
+                await plain.status()

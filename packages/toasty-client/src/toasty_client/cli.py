@@ -48,7 +48,8 @@ examples:
   toasty status
 
 The server address comes from --address, else TOASTY_ADDRESS, else localhost:50053; the agent id
-from --agent-id, else TOASTY_AGENT_ID.
+from --agent-id, else TOASTY_AGENT_ID. A server with TLS: TOASTY_CA_FILE=/path/to/its-ca.pem (or
+TOASTY_TLS=1 to trust the system's roots); a token file: TOASTY_TOKEN.
 """
 
 

@@ -22,6 +22,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace, TracebackType
 from typing import Any, TypeVar
 
@@ -58,6 +59,7 @@ AWAIT_SLICE_SECONDS = 30.0  # one AwaitInteraction call waits at most this long,
 AGENT_ID_KEY = "x-agent-id"
 AUTHORIZATION_KEY = "authorization"
 LOG_ID_KEY = "toasty-log-id"
+_TRUE = frozenset({"1", "true", "yes", "on"})
 
 # From the original design notes: ping every 5 minutes, give up on a ping after 20 seconds.
 KEEPALIVE_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -134,9 +136,17 @@ class ResilientNotificationClient:
         timeout: float = 10.0,
         channel_options: Sequence[tuple[str, Any]] = (),
         publish_stream: bool = True,
+        tls: bool | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         # `address` is host:port or unix:/path/to/socket (grpc dials both).
         self.address = address or os.environ.get("TOASTY_ADDRESS", DEFAULT_ADDRESS)
+        # TLS, for a server with TOASTY_TLS_CERT (required beyond loopback): `ca_file` (TOASTY_CA_FILE) is the
+        # PEM the server's certificate is checked against (its own cert when self-signed); without it, the
+        # system's roots. `tls` (TOASTY_TLS=1) turns it on without a ca_file; a ca_file implies it.
+        ca = ca_file if ca_file is not None else os.environ.get("TOASTY_CA_FILE") or None
+        self.ca_file = Path(ca) if ca is not None else None
+        self.tls = (tls if tls is not None else os.environ.get("TOASTY_TLS", "") in _TRUE) or self.ca_file is not None
         self.agent_id = agent_id or os.environ.get("TOASTY_AGENT_ID", "")
         self.token = token or os.environ.get("TOASTY_TOKEN", "")  # the agent's token, when the server has a token file
         self.retry = retry or RetryPolicy()
@@ -167,7 +177,12 @@ class ResilientNotificationClient:
     def connect(self) -> None:
         """Create the channel (it connects lazily and reconnects by itself)."""
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.address, options=self._options)
+            if self.tls:
+                roots = self.ca_file.read_bytes() if self.ca_file is not None else None
+                credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+                self._channel = grpc.aio.secure_channel(self.address, credentials, options=self._options)
+            else:
+                self._channel = grpc.aio.insecure_channel(self.address, options=self._options)
             if self.publish_stream and not self._stream_unsupported:
                 self._publisher = StreamPublisher(self._open_publish_stream, timeout=self.timeout)
 
