@@ -185,3 +185,21 @@ async def test_progress_context_manager_updates_one_key_then_completes(tmp_path:
         "100% succeeded — 5 of 10 files",
     ]
     assert "[cp-1: 30% failed — disk full]" in lines[-1]
+
+
+async def test_a_question_without_a_timeout_ends_with_the_logs_retention_age() -> None:
+    """No question outlives its log nor waits in memory for ever: no answer_timeout_seconds (or a longer
+    one) means the retention age."""
+    async with (
+        running_server(retention_max_age_seconds=1.0) as server,
+        ResilientNotificationClient(server.address, agent_id="deployer", retry=FAST_RETRY) as client,
+    ):
+        forever = DEPLOY.to_proto()  # answer_timeout_seconds = 0
+        longer = DEPLOY.to_proto()
+        longer.answer_timeout_seconds = 3600
+        ids = [(await client.publish(n)).notification_id for n in (forever, longer)]
+        assert len(server.broker.asks) == 2
+        for notification_id in ids:
+            answer = await client.wait_for_answer(notification_id, timeout=10)
+            assert answer.timed_out
+        assert len(server.broker.asks) == 0, "nothing left in memory"

@@ -68,7 +68,9 @@ class ToastyServer:
             image_resolver=ImageCache.from_settings(settings).resolve,
             local_image_max_bytes=settings.image_max_bytes,
         )
-        self.interactions = InteractionCoordinator(self.broker, self.renderer)
+        self.interactions = InteractionCoordinator(
+            self.broker, self.renderer, longest_wait=settings.retention_max_age_seconds
+        )
         self.api = ToastyApi(self.broker, self.renderer, Validator(Limits.from_settings(settings)), self.interactions)
         self.health = health.aio.HealthServicer()
         self.metrics = ServerMetrics(self.broker, self.renderer, limits=limits_of(settings))

@@ -38,7 +38,10 @@ _KIND = {
 class InteractionCoordinator:
     """Owns the path from 'something happened to a toast' to 'the asking agent knows'."""
 
-    def __init__(self, broker: Broker, renderer: Renderer) -> None:
+    def __init__(self, broker: Broker, renderer: Renderer, *, longest_wait: float = 7 * 24 * 3600) -> None:
+        # A question without answer_timeout_seconds waits this long (the log's retention age): no ask
+        # outlives the log it is recorded in, nor stays in memory for ever.
+        self.longest_wait = longest_wait
         self._broker = broker
         self._renderer = renderer
         self._receipt_wanted: set[str] = set()
@@ -50,8 +53,7 @@ class InteractionCoordinator:
 
     # -- publishing side -------------------------------------------------------------------------------
 
-    @staticmethod
-    def ask_for(notification: v1.Notification, publisher: str) -> Ask | None:
+    def ask_for(self, notification: v1.Notification, publisher: str) -> Ask | None:
         """The ask an Interactive notification registers (None for other payloads)."""
         payload = notification.interactive
         if payload is None:
@@ -60,7 +62,7 @@ class InteractionCoordinator:
         return Ask(
             notification_id=notification.id,
             publisher=publisher,
-            deadline=time.time() + timeout if timeout else 0.0,
+            deadline=time.time() + (min(timeout, self.longest_wait) if timeout else self.longest_wait),
             button_ids=tuple(b.id for b in payload.buttons),
             input_ids=tuple(i.id for i in payload.text_inputs) + tuple(s.id for s in payload.selection_inputs),
         )
