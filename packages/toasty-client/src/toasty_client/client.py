@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace, TracebackType
@@ -43,6 +43,7 @@ from toasty_client.errors import (
     ToastyError,
     from_publish_error,
     from_rpc_error,
+    metadata_value,
     retry_after_seconds,
 )
 from toasty_client.publisher import PublishRefused, StreamCall, StreamPublisher, StreamUnsupported
@@ -463,7 +464,7 @@ class ResilientNotificationClient:
         call = rpc(request, metadata=self._metadata)
         try:
             if not state.log_id:  # else a changed log is announced by a LogReset, adopted below
-                state.log_id = _metadata_value(await call.initial_metadata(), LOG_ID_KEY)
+                state.log_id = metadata_value(await call.initial_metadata(), LOG_ID_KEY)
             async for delivery in call:
                 backoff.reset()
                 if delivery.reset is not None:
@@ -566,14 +567,6 @@ class ProgressBar:
             }
         )
         return await self._client.publish(notification, target=self._target)
-
-
-def _metadata_value(metadata: Iterable[tuple[str, str | bytes]] | None, key: str) -> str:
-    """One key of a call's metadata (grpc.aio's Metadata, or None when the call ended first)."""
-    for item_key, value in metadata or ():
-        if item_key == key:
-            return value.decode() if isinstance(value, bytes) else str(value)
-    return ""
 
 
 def _state_for(exc: BaseException) -> RetryCallState:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import grpc
 
 from toasty_proto import v1
@@ -52,12 +54,16 @@ class SubscriptionReplaced(ToastyError):
     """Another Subscribe with the same client id took over this stream; it is not resumed."""
 
 
-def _metadata(error: grpc.aio.AioRpcError, key: str) -> str:
-    for item in error.trailing_metadata() or ():
-        k, v = item
-        if k == key:
-            return v.decode() if isinstance(v, bytes) else str(v)
+def metadata_value(metadata: Iterable[tuple[str, str | bytes]] | None, key: str) -> str:
+    """One key of a call's metadata (None when the call ended before sending any), decoded."""
+    for item_key, value in metadata or ():
+        if item_key == key:
+            return value.decode() if isinstance(value, bytes) else str(value)
     return ""
+
+
+def _metadata(error: grpc.aio.AioRpcError, key: str) -> str:
+    return metadata_value(error.trailing_metadata(), key)
 
 
 def retry_after_seconds(error: grpc.aio.AioRpcError) -> float | None:

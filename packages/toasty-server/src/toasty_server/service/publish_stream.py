@@ -29,7 +29,7 @@ from toasty_server.observability.context import begin_item
 from toasty_server.observability.metrics import ServerMetrics
 from toasty_server.service.api import ToastyApi
 from toasty_server.service.decoding import Undecodable, WithWire
-from toasty_server.service.wire import publish_response_wire, submessage, wire_class
+from toasty_server.service.wire import flat_wire, submessage, wire_class
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class PublishStreamHandler:
             finally:
                 self.gate.leave()
             self._published.inc()
-            answer = self._response(request_id=request_id, published=publish_response_wire(response))
+            answer = self._response(request_id=request_id, published=flat_wire(response))
         except Exception as exc:
             mapped = map_and_log(exc, f"{METHOD} request {request_id}")
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else 0.0

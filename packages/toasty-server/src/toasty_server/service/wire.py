@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import betterproto2
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message, message_factory
 
-from toasty_proto import descriptor_set, v1
+from toasty_proto import descriptor_set
 
 PACKAGE = "toasty.v1"
 MessageT = TypeVar("MessageT", bound=betterproto2.Message)
@@ -66,34 +66,36 @@ def delivery_bytes(
 
 def response_serializer(response_type: type[Any]) -> Callable[[Any], bytes]:
     """`response → bytes` for grpc: through upb when every field is a plain scalar, else betterproto2."""
-    target = wire_class(response_type.__name__)
-    fields = target.DESCRIPTOR.fields
-    if any(f.type in (descriptor.FieldDescriptor.TYPE_MESSAGE, descriptor.FieldDescriptor.TYPE_ENUM) for f in fields):
-        return _betterproto_bytes
-    names = tuple(f.name for f in fields if not f.is_repeated)
-    if len(names) != len(fields):
+    if _flat_fields(response_type.__name__) is None:
         return _betterproto_bytes
 
     def serialize(response: Any) -> bytes:
-        return target(**{name: getattr(response, name) for name in names}).SerializeToString()
+        return flat_wire(response).SerializeToString()
 
     return serialize
 
 
+def flat_wire(response: betterproto2.Message) -> message.Message:
+    """The upb twin of a message whose fields are all plain scalars (PublishResponse, ...), field by field."""
+    type_name = type(response).__name__
+    names = _flat_fields(type_name)
+    if names is None:
+        raise TypeError(f"{type_name} has message, enum or repeated fields: serialize it with betterproto2")
+    return wire_class(type_name)(**{name: getattr(response, name) for name in names})
+
+
+@cache
+def _flat_fields(type_name: str) -> tuple[str, ...] | None:
+    """The field names of a message made only of singular scalars, else None."""
+    fields = wire_class(type_name).DESCRIPTOR.fields
+    nested = (descriptor.FieldDescriptor.TYPE_MESSAGE, descriptor.FieldDescriptor.TYPE_ENUM)
+    if any(f.type in nested or f.is_repeated for f in fields):
+        return None
+    return tuple(f.name for f in fields)
+
+
 def _betterproto_bytes(response: betterproto2.Message) -> bytes:
     return bytes(response)
-
-
-def publish_response_wire(response: v1.PublishResponse) -> message.Message:
-    """The upb twin of a PublishResponse (to embed in a PublishStreamResponse)."""
-    return wire_class("PublishResponse")(
-        notification_id=response.notification_id,
-        success=response.success,
-        sequence=response.sequence,
-        queued_subscribers=response.queued_subscribers,
-        toast_requested=response.toast_requested,
-        duplicate=response.duplicate,
-    )
 
 
 def to_betterproto(wire: message.Message, cls: type[MessageT]) -> MessageT:
