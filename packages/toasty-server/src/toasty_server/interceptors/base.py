@@ -94,18 +94,7 @@ def wrap(method: str, handler: Handler, around: Around) -> Handler:
 def _wrap_stream(method: str, handler: Handler, around: Around) -> Handler:
     inner: Any = handler.unary_stream
     if inspect.isasyncgenfunction(inner):
-        call_stream: Callable[[Any, Context], AsyncIterator[Any]] = inner
-
-        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            record = CallRecord(method, request, streaming=True)
-            async with around(record, context):
-                async for message in call_stream(request, context):
-                    record.messages += 1
-                    if record.on_message is not None:
-                        record.on_message()
-                    yield message
-
-        behaviour: Any = stream
+        behaviour: Any = _around_messages(method, inner, around)
     elif inspect.iscoroutinefunction(inner):
         call_writer: Callable[[Any, Context], Awaitable[None]] = inner
 
@@ -126,37 +115,41 @@ def _wrap_bidi(method: str, handler: Handler, around: Around) -> Handler:
     inner: Any = handler.stream_stream
     if not inspect.isasyncgenfunction(inner):
         return handler
-    call_bidi: Callable[[Any, Context], AsyncIterator[Any]] = inner
+    return grpc.stream_stream_rpc_method_handler(
+        _around_messages(method, inner, around),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
-    async def bidi(requests: Any, context: Context) -> AsyncIterator[Any]:
-        record = CallRecord(method, requests, streaming=True)
+
+def _around_messages(
+    method: str, behaviour: Callable[[Any, Context], AsyncIterator[Any]], around: Around
+) -> Callable[[Any, Context], AsyncIterator[Any]]:
+    """A streaming behaviour (its request, or request iterator, first) run inside `around`, each message
+    it yields counted in the record (server-streaming and bidi calls alike)."""
+
+    async def streaming(request: Any, context: Context) -> AsyncIterator[Any]:
+        record = CallRecord(method, request, streaming=True)
         async with around(record, context):
-            async for message in call_bidi(requests, context):
+            async for message in behaviour(request, context):
                 record.messages += 1
                 if record.on_message is not None:
                     record.on_message()
                 yield message
 
-    return grpc.stream_stream_rpc_method_handler(
-        bidi, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-    )
+    return streaming
 
 
 def refusal(method: str, error: Exception) -> Handler:
     """A handler that refuses the call with `error` (its kind matches the method's, per the RPC table)."""
-    if method in CLIENT_STREAMING_PATHS:
-
-        async def refuse_bidi(requests: Any, context: Context) -> AsyncIterator[Any]:
-            raise error
-            yield  # pragma: no cover  (makes this an async generator, as a streaming handler must be)
-
-        return grpc.stream_stream_rpc_method_handler(refuse_bidi)
-    if method in STREAMING_PATHS:
+    if method in STREAMING_PATHS or method in CLIENT_STREAMING_PATHS:
 
         async def refuse_stream(request: Any, context: Context) -> AsyncIterator[Any]:
             raise error
             yield  # pragma: no cover  (makes this an async generator, as a streaming handler must be)
 
+        if method in CLIENT_STREAMING_PATHS:
+            return grpc.stream_stream_rpc_method_handler(refuse_stream)
         return grpc.unary_stream_rpc_method_handler(refuse_stream)
 
     async def refuse(request: Any, context: Context) -> Any:
