@@ -7,24 +7,23 @@ code under test can never notify the developer's real desktop, and starts with a
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from tests.desktop.session import APT_PACKAGES, Desktop, DesktopSession, Dunst, Interactions, missing_tools
+from tests.requires import missing
 from toasty_server.render.freedesktop import FreedesktopBackend
 
 
 @pytest.fixture(scope="session")
 def desktop_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DesktopSession]:
-    missing = missing_tools()
-    if missing and os.environ.get("TOASTY_REQUIRE_DESKTOP"):
-        pytest.fail(f"TOASTY_REQUIRE_DESKTOP is set but {', '.join(missing)} are missing: {APT_PACKAGES}")
-    if missing:
-        pytest.skip(
-            f"{', '.join(missing)} not installed; the freedesktop tests need a real desktop: "
-            f"apt-get install -y --no-install-recommends {APT_PACKAGES}"
+    absent = missing_tools()
+    if absent:
+        missing(
+            f"{', '.join(absent)} not installed; the freedesktop tests need a real desktop: "
+            f"apt-get install -y --no-install-recommends {APT_PACKAGES}",
+            "TOASTY_REQUIRE_DESKTOP",
         )
     session = DesktopSession(tmp_path_factory.mktemp("desk"))
     session.start()

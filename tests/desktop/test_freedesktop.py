@@ -19,6 +19,7 @@ import grpc
 import pytest
 
 from tests.desktop.session import DUNST_REGION, Desktop, Interactions, region_pixels, wait_until, write_png
+from tests.requires import missing
 from toasty_proto import v1
 from toasty_server.render.backend import BackendUnavailable, Interaction, InteractionKind
 from toasty_server.render.console import ConsoleBackend
@@ -397,7 +398,7 @@ async def test_screenshot_of_progress_and_interactive(
     desktop: Desktop, backend: FreedesktopBackend, tmp_path: Path
 ) -> None:
     if shutil.which("import") is None:
-        pytest.skip("ImageMagick's `import` is missing: apt-get install -y --no-install-recommends imagemagick")
+        missing("ImageMagick's `import` is missing: apt-get install -y imagemagick", "TOASTY_REQUIRE_DESKTOP")
     before = list(region_pixels(desktop.session.screenshot(tmp_path / "before.ppm"), *DUNST_REGION))
     assert max(max(p) for p in before) < 16  # nothing there yet (Xvfb's root is black)
 

@@ -15,6 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.hardening.helpers import ascrape, stream, trailing, unary
+from tests.requires import missing
 from toasty_client import (
     PermissionDenied,
     ResilientNotificationClient,
@@ -160,7 +161,7 @@ def test_non_loopback_host_without_tls_is_refused_at_start_up() -> None:
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+        missing("openssl is needed to make a test certificate", "TOASTY_REQUIRE_TOOLS")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",

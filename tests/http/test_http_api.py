@@ -15,6 +15,7 @@ from tests.conftest import ClientFactory
 from tests.core.helpers import take
 from tests.core.test_pubsub import wait_subscribed
 from tests.http.helpers import IMAGE_TEXT, INTERACTIVE, PROGRESS, TEXT, Api, http_url
+from tests.requires import missing
 from toasty_proto import v1
 from toasty_server.app import ToastyServer
 from toasty_server.testing import running_server
@@ -202,8 +203,9 @@ async def test_health_page_and_description_are_public(api: Api) -> None:
     assert document["openapi"].startswith("3.1")
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 async def test_the_one_line_curl_publish_from_the_docs(server: ToastyServer, connect: ClientFactory) -> None:
+    if shutil.which("curl") is None:
+        missing("curl is not installed", "TOASTY_REQUIRE_TOOLS")
     stream = connect("watcher").subscribe()
     first = asyncio.ensure_future(take(stream, 1))
     await wait_subscribed(server, "watcher")

@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import ClientFactory
 from tests.core.test_pubsub import wait_subscribed
 from tests.http.helpers import http_url, open_question
+from tests.requires import missing
 from toasty_client import (
     Button,
     Choice,
@@ -56,11 +57,8 @@ def _chromium_or_skip() -> None:
             import playwright.async_api  # noqa: F401
         except ImportError:
             problem = "the playwright package is not installed"
-    if problem is None:
-        return
-    if os.environ.get("TOASTY_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"TOASTY_REQUIRE_BROWSER=1 but {problem}")
-    pytest.skip(problem)
+    if problem is not None:
+        missing(problem, "TOASTY_REQUIRE_BROWSER")
 
 
 @pytest.fixture
