@@ -1,7 +1,10 @@
 """Generate toasty_proto/_generated/ from proto/ with betterproto2, as a hatch build hook or a command.
 
-Run as a script to regenerate the development tree (`hatch run gen`) or, with `--check`, to fail when the
-committed-to-disk tree differs from what the .proto would produce (`hatch run gen-check`).
+Run as a script to regenerate the development tree (`hatch run gen`); with `--check`, to fail when the
+on-disk tree differs from what the .proto would produce (`hatch run gen-check`); with `--sync`, to
+regenerate only when it differs (run first by `hatch run test` and `hatch run check`). The tree is
+git-ignored and written by the editable install's build hook, so a clone that reuses an existing hatch
+env, or an env that predates a .proto change, would otherwise run against missing or stale code.
 
 Besides betterproto2's dataclasses it writes `rpc_table.py`: one typed `RpcMethod` constant per RPC, read
 from protoc's descriptor set, because betterproto2 emits no service information for grpc.aio.
@@ -151,18 +154,36 @@ def _differences(a: Path, b: Path) -> list[str]:
     return diffs
 
 
+def _stale_files(fresh: Path) -> list[str]:
+    """What differs between a fresh generation and the development tree (everything if it is missing)."""
+    if not OUT_DIR.exists():
+        return [f"{OUT_DIR.name}/ (missing)"]
+    return sorted(_differences(fresh, OUT_DIR))
+
+
 def check() -> int:
     """Regenerate into a temp dir and compare with the development tree."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "_generated"
         generate(fresh)
-        if not OUT_DIR.exists():
-            print(f"{OUT_DIR} is missing: run `hatch run gen`", file=sys.stderr)
-            return 1
-        stale = _differences(fresh, OUT_DIR)
+        stale = _stale_files(fresh)
     if stale:
-        print(f"generated code is stale ({', '.join(sorted(stale))}): run `hatch run gen`", file=sys.stderr)
+        print(f"generated code is stale ({', '.join(stale)}): run `hatch run gen`", file=sys.stderr)
         return 1
+    return 0
+
+
+def sync() -> int:
+    """Regenerate the development tree only where it differs, so unchanged files keep their mtimes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "_generated"
+        generate(fresh)
+        stale = _stale_files(fresh)
+        if stale:
+            print(f"regenerating toasty_proto/_generated ({', '.join(stale)})", file=sys.stderr)
+            if OUT_DIR.exists():
+                shutil.rmtree(OUT_DIR)
+            shutil.copytree(fresh, OUT_DIR)
     return 0
 
 
@@ -183,9 +204,14 @@ class ProtoBuildHook(BuildHookInterface):  # type: ignore[misc]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail when the generated tree is stale")
-    if parser.parse_args().check:
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="fail when the generated tree is stale")
+    mode.add_argument("--sync", action="store_true", help="regenerate only when the generated tree is stale")
+    args = parser.parse_args()
+    if args.check:
         return check()
+    if args.sync:
+        return sync()
     generate(OUT_DIR)
     return 0
 
