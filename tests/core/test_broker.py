@@ -104,3 +104,50 @@ async def test_sequences_survive_reopen_of_the_same_store() -> None:
     again = Broker(store)
     await again.start()
     assert (await again.publish("", "n", encoder("b"))).sequence == last + 1  # type: ignore[arg-type]
+
+
+class HeldStore(MemoryStore):
+    """Holds every write until `release` is set, so a test can act while a batch is being stored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+        self.fail = False
+
+    async def append(self, entries: Sequence[LogEntry]) -> None:
+        self.writing.set()
+        await self.release.wait()
+        if self.fail:
+            raise StoreUnavailable("disk full")
+        await super().append(entries)
+
+
+@pytest.mark.parametrize("store_fails", [False, True])
+async def test_publisher_cancelled_during_the_write_leaves_its_batch_intact(store_fails: bool) -> None:
+    """The cancelled publish is still committed and delivered (it was already written), and the
+    publishes batched after it are answered as usual."""
+    store = HeldStore()
+    broker = Broker(store)
+    await broker.start()
+    sub = broker.subscribe("c", 0)
+    first = asyncio.create_task(broker.publish("c", "n1", encoder("gone")))  # type: ignore[arg-type]
+    await store.writing.wait()  # n1 is being written on its own; n2 and n3 form the next batch
+    second = asyncio.create_task(broker.publish("c", "n2", encoder("a")))  # type: ignore[arg-type]
+    third = asyncio.create_task(broker.publish("c", "n3", encoder("b")))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    first.cancel()  # its entry is in the batch being written
+    second.cancel()  # its entry is queued for the next batch, ahead of third's
+    store.fail = store_fails
+    store.release.set()
+    if store_fails:
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(third, 5)
+    else:
+        outcome = await asyncio.wait_for(third, 5)
+        assert (outcome.sequence, outcome.queued_subscribers) == (3, 1)
+        got = await drain(broker.deliveries(sub), 3)
+        assert [e.notification_id for e in got if isinstance(e, LogEntry)] == ["n1", "n2", "n3"]
+    assert first.cancelled()
+    assert second.cancelled()
+    await broker.close()

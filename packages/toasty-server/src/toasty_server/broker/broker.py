@@ -204,7 +204,9 @@ class Broker:
         self._pending.append((entry, done))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="toasty-broker-flush")
-        return await asyncio.shield(done)
+        # Not shielded (a shield costs a future and two callbacks per publish): a caller cancelled here
+        # cancels only `done`; the flusher still commits and fans out the entry, and skips its answer.
+        return await done
 
     async def _flush(self) -> None:
         """Commit pending entries batch by batch; whatever arrives during a write forms the next batch."""
@@ -216,7 +218,8 @@ class Broker:
                 except StoreUnavailable as exc:
                     log.error("store write failed, %d publishes refused: %s", len(batch), exc)
                     for _, done in batch:
-                        done.set_exception(exc)
+                        if not done.done():  # (cancelled: its caller went away)
+                            done.set_exception(exc)
                     continue
                 for entry, done in batch:
                     self._last_committed = entry.sequence
@@ -224,7 +227,9 @@ class Broker:
                         self.asks.add(entry.ask)
                     if entry.outcome is not None:
                         self.asks.settle(entry.notification_id, entry.outcome)
-                    done.set_result(PublishOutcome(entry.sequence, self._fan_out(entry), entry.notification_id))
+                    queued = self._fan_out(entry)
+                    if not done.done():
+                        done.set_result(PublishOutcome(entry.sequence, queued, entry.notification_id))
         finally:
             self._flusher = None
 
