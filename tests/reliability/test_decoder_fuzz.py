@@ -67,6 +67,22 @@ def test_huge_repeated_fields_are_refused_before_betterproto2_parses_them() -> N
     assert "nests more than 1024 messages" in str(decoded.error)
 
 
+@pytest.mark.parametrize("buttons", [8, 9])
+def test_the_nesting_limit_holds_for_the_tightest_encoding(buttons: int) -> None:
+    """Requests short enough to skip the count cannot exceed the limit: even empty buttons (two bytes
+    each, the fewest a nested message takes) go over it only in a request the decoder does count."""
+    limit = 10
+    interactive = b"\x22\x00" * buttons
+    notification = b"\x62" + _varint(len(interactive)) + interactive
+    request = b"\x0a" + _varint(len(notification)) + notification  # nests 2 + buttons messages
+    decoded = RequestDecoder(v1.NOTIFICATION_SERVICE_PUBLISH, max_nested=limit)(request)
+    if 2 + buttons > limit:
+        assert isinstance(decoded, Undecodable)
+        assert f"nests more than {limit} messages" in str(decoded.error)
+    else:
+        assert isinstance(decoded, v1.PublishRequest)
+
+
 def _varint(value: int) -> bytes:
     out = bytearray()
     while True:
