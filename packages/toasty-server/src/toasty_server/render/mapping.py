@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import betterproto2
 
@@ -46,39 +46,41 @@ def toast_from_notification(n: v1.Notification, publisher: str) -> ToastSpec:
     """Map a validated notification; unknown enum values were refused by validation already."""
     _, payload = betterproto2.which_one_of(n, "payload")
     header = getattr(payload, "header", None) or v1.Header()
-    base = ToastSpec(
+    return ToastSpec(
         notification_id=n.id,
         publisher=publisher,
-        kind=Kind.TEXT,
         title=header.title,
         attribution=header.attribution,
         urgency=_URGENCY.get(n.urgency, Urgency.INFO),
         launch_url=n.launch_url,
         display_seconds=n.display_seconds,
+        **_payload_fields(n.id, payload),
     )
+
+
+def _payload_fields(notification_id: str, payload: object) -> dict[str, Any]:
+    """The kind and the ToastSpec fields of one payload type (built once: this runs on every publish)."""
     if isinstance(payload, v1.TextMessage):
-        return replace(base, lines=_lines(payload))
+        return {"kind": Kind.TEXT, "lines": _lines(payload)}
     if isinstance(payload, v1.ImageTextMessage):
-        return replace(base, kind=Kind.IMAGE_TEXT, lines=_lines(payload), image=_image(payload.image))
+        return {"kind": Kind.IMAGE_TEXT, "lines": _lines(payload), "image": _image(payload.image)}
     if isinstance(payload, v1.Interactive):
-        return replace(
-            base,
-            kind=Kind.INTERACTIVE,
-            lines=_lines(payload),
-            image=_image(payload.image),
-            buttons=tuple(ButtonSpec(b.id, b.label) for b in payload.buttons),
-            text_inputs=tuple(TextInputSpec(t.id, t.title, t.placeholder) for t in payload.text_inputs),
-            selections=tuple(
+        return {
+            "kind": Kind.INTERACTIVE,
+            "lines": _lines(payload),
+            "image": _image(payload.image),
+            "buttons": tuple(ButtonSpec(b.id, b.label) for b in payload.buttons),
+            "text_inputs": tuple(TextInputSpec(t.id, t.title, t.placeholder) for t in payload.text_inputs),
+            "selections": tuple(
                 SelectionSpec(s.id, s.title, tuple(ChoiceSpec(c.id, c.label) for c in s.choices), s.default_choice_id)
                 for s in payload.selection_inputs
             ),
-        )
+        }
     if isinstance(payload, v1.Progress):
-        return replace(
-            base,
-            kind=Kind.PROGRESS,
-            lines=(payload.status,) if payload.status else (),
-            progress=ProgressSpec(
+        return {
+            "kind": Kind.PROGRESS,
+            "lines": (payload.status,) if payload.status else (),
+            "progress": ProgressSpec(
                 key=payload.progress_key,
                 value=payload.value,
                 indeterminate=payload.indeterminate,
@@ -87,8 +89,8 @@ def toast_from_notification(n: v1.Notification, publisher: str) -> ToastSpec:
                 value_override=payload.value_override,
                 state=_STATE.get(payload.state, ProgressState.RUNNING),
             ),
-        )
-    raise ValueError(f"notification {n.id} has no payload")  # validation makes this unreachable
+        }
+    raise ValueError(f"notification {notification_id} has no payload")  # validation makes this unreachable
 
 
 def _lines(payload: v1.TextMessage | v1.ImageTextMessage | v1.Interactive) -> tuple[str, ...]:
