@@ -29,6 +29,29 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
+async def publishing_agents(
+    address: str, pb: Any, agents: int, tag: str, ready_timeout_s: float
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """One connected grpc.aio channel per agent, its unary Publish call (upb codecs) and its metadata
+    (agent id `<tag>-a<i>`): (channels, calls, metadata), indexed by agent."""
+    import grpc
+
+    from bench import upb
+
+    channels = [grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) for _ in range(agents)]
+    await asyncio.wait_for(asyncio.gather(*(ch.channel_ready() for ch in channels)), ready_timeout_s)
+    calls = [
+        ch.unary_unary(
+            upb.PUBLISH,
+            request_serializer=pb.PublishRequest.SerializeToString,
+            response_deserializer=pb.PublishResponse.FromString,
+        )
+        for ch in channels
+    ]
+    metadata = [((AGENT_ID_KEY, f"{tag}-a{i}"),) for i in range(agents)]
+    return channels, calls, metadata
+
+
 def now_ns() -> int:
     """CLOCK_MONOTONIC: one clock for every process of the machine (Linux), so cross-process deltas hold."""
     return time.monotonic_ns()

@@ -195,16 +195,7 @@ class DesktopServer(ToastyServer):
 
     def backends(self) -> list[str]:
         """The renderer's active backends, from GetStatus ("freedesktop" first when it found dunst)."""
-        import grpc
-
-        pb = upb.load(self.pb_dir)
-        with grpc.insecure_channel(self.address) as channel:
-            status = channel.unary_unary(
-                upb.GET_STATUS,
-                request_serializer=pb.StatusRequest.SerializeToString,
-                response_deserializer=pb.StatusResponse.FromString,
-            )(pb.StatusRequest(), timeout=20)
-        return list(status.backends)
+        return list(self.status().backends)
 
 
 class Publisher:

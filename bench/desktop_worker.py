@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import upb
-from bench.common import AGENT_ID_KEY, CHANNEL_OPTIONS, install_loop, ready
+from bench.common import install_loop, publishing_agents, ready
 
 # A toast as a person would get it: a title and two short lines (not the gRPC workloads' ~160-character
 # BODY_LINE1, which dunst's 300 px wide window would wrap over several lines).
@@ -48,20 +48,8 @@ Send = Callable[[int, str], Awaitable[None]]
 
 async def toasty_agents(spec: dict[str, Any]) -> tuple[Send, Callable[[], Awaitable[None]]]:
     """One grpc.aio channel and agent id per agent, publishing broadcast Text notifications."""
-    import grpc
-
     pb = upb.load(spec["pb_dir"])
-    channels = [grpc.aio.insecure_channel(spec["address"], options=CHANNEL_OPTIONS) for _ in range(spec["agents"])]
-    await asyncio.wait_for(asyncio.gather(*(ch.channel_ready() for ch in channels)), 60)
-    calls = [
-        ch.unary_unary(
-            upb.PUBLISH,
-            request_serializer=pb.PublishRequest.SerializeToString,
-            response_deserializer=pb.PublishResponse.FromString,
-        )
-        for ch in channels
-    ]
-    metadata = [((AGENT_ID_KEY, f"{spec['tag']}-a{i}"),) for i in range(len(channels))]
+    channels, calls, metadata = await publishing_agents(spec["address"], pb, int(spec["agents"]), spec["tag"], 60)
 
     async def send(agent: int, title: str) -> None:
         request = pb.PublishRequest(

@@ -172,17 +172,23 @@ class Server:
 class GrpcServer(Server):
     """Readiness through GetStatus (both the raw baseline and Toasty answer it)."""
 
-    def subscriber_count(self, client_ids: list[str]) -> int:
+    def status(self) -> Any:
+        """The server's StatusResponse (upb), on a fresh blocking channel; raises grpc.RpcError."""
         import grpc
 
         pb = upb.load(self.pb_dir)
+        with grpc.insecure_channel(self.address) as channel:
+            return channel.unary_unary(
+                upb.GET_STATUS,
+                request_serializer=pb.StatusRequest.SerializeToString,
+                response_deserializer=pb.StatusResponse.FromString,
+            )(pb.StatusRequest(), timeout=20)
+
+    def subscriber_count(self, client_ids: list[str]) -> int:
+        import grpc
+
         try:
-            with grpc.insecure_channel(self.address) as channel:
-                status = channel.unary_unary(
-                    upb.GET_STATUS,
-                    request_serializer=pb.StatusRequest.SerializeToString,
-                    response_deserializer=pb.StatusResponse.FromString,
-                )(pb.StatusRequest(), timeout=20)
+            status = self.status()
         except grpc.RpcError:
             return -1  # busy server (e.g. CANCELLED while thousands of streams open): ask again
         wanted = set(client_ids)

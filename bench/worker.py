@@ -29,6 +29,7 @@ from bench.common import (
     install_loop,
     message_id,
     now_ns,
+    publishing_agents,
     ready,
     sent_ns_of,
     write_json,
@@ -247,24 +248,13 @@ Sender = Callable[[int, int, str], Awaitable[int]]
 
 
 async def grpc_sender(spec: dict[str, Any]) -> tuple[Sender, Callable[[], Awaitable[None]], Any]:
-    import grpc
 
     pb = upb.load(spec["pb_dir"])
     agents = int(spec["agents"])
     tag = spec["tag"]
     line1, line2 = body_lines(int(spec.get("payload_bytes", 0)))
     skip_toast = bool(spec.get("skip_toast"))
-    channels = [grpc.aio.insecure_channel(spec["address"], options=CHANNEL_OPTIONS) for _ in range(agents)]
-    await asyncio.wait_for(asyncio.gather(*(ch.channel_ready() for ch in channels)), 30)
-    calls = [
-        ch.unary_unary(
-            upb.PUBLISH,
-            request_serializer=pb.PublishRequest.SerializeToString,
-            response_deserializer=pb.PublishResponse.FromString,
-        )
-        for ch in channels
-    ]
-    metadata = [((AGENT_ID_KEY, f"{tag}-a{i}"),) for i in range(agents)]
+    channels, calls, metadata = await publishing_agents(spec["address"], pb, agents, tag, 30)
 
     def request(n: int, target: str, sent: int) -> Any:
         return pb.PublishRequest(
