@@ -157,7 +157,8 @@ def messages(desc: descriptor.Descriptor, depth: int = 0, big: bool = True) -> s
     return st.fixed_dictionaries({}, optional=optional).map(build)
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """`value` as a protobuf base-128 varint (to write wire bytes by hand)."""
     out = bytearray()
     while True:
         low, value = value & 0x7F, value >> 7
@@ -181,16 +182,16 @@ def _damaged(data: bytes, draw: st.DrawFn) -> bytes:
     number = draw(st.integers(1, 20))
     if how == "bad_utf8":  # field `number` as a length-delimited field of non-UTF-8 bytes
         junk = draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"ok\x80", b"\xf8\x88\x80\x80\x80"]))
-        return data + _varint(number << 3 | 2) + _varint(len(junk)) + junk
+        return data + varint(number << 3 | 2) + varint(len(junk)) + junk
     if how == "wrong_wire_type":  # a varint where a string or message is declared, and the reverse
         wire = draw(st.sampled_from([0, 1, 2, 5]))
-        body = {0: _varint(draw(st.integers(0, 2**64 - 1))), 1: b"\0" * 8, 2: b"\x01\x02", 5: b"\0" * 4}[wire]
-        return data + _varint(number << 3 | wire) + body
+        body = {0: varint(draw(st.integers(0, 2**64 - 1))), 1: b"\0" * 8, 2: b"\x01\x02", 5: b"\0" * 4}[wire]
+        return data + varint(number << 3 | wire) + body
     if how == "group":  # deprecated start/end group wire types, possibly unbalanced or deeply nested
         depth = draw(st.integers(1, 200))
-        return data + _varint(number << 3 | 3) * depth + _varint(number << 3 | 4) * draw(st.integers(0, depth))
+        return data + varint(number << 3 | 3) * depth + varint(number << 3 | 4) * draw(st.integers(0, depth))
     # "long": a length prefix far beyond the end
-    return data + _varint(number << 3 | 2) + _varint(draw(st.integers(len(data) + 1, 2**32)))
+    return data + varint(number << 3 | 2) + varint(draw(st.integers(len(data) + 1, 2**32)))
 
 
 _HEADER = {"title": "t", "attribution": "a"}

@@ -58,8 +58,8 @@ def test_huge_repeated_fields_are_refused_before_betterproto2_parses_them() -> N
     import time
 
     buttons = b"\x22\x00" * 120_000
-    interactive = b"\x62" + _varint(len(buttons)) + buttons
-    request = b"\x0a" + _varint(len(interactive)) + interactive
+    interactive = b"\x62" + hostile.varint(len(buttons)) + buttons
+    request = b"\x0a" + hostile.varint(len(interactive)) + interactive
     started = time.thread_time()
     decoded = RequestDecoder(v1.NOTIFICATION_SERVICE_PUBLISH)(request)
     assert time.thread_time() - started < 0.2
@@ -73,23 +73,14 @@ def test_the_nesting_limit_holds_for_the_tightest_encoding(buttons: int) -> None
     each, the fewest a nested message takes) go over it only in a request the decoder does count."""
     limit = 10
     interactive = b"\x22\x00" * buttons
-    notification = b"\x62" + _varint(len(interactive)) + interactive
-    request = b"\x0a" + _varint(len(notification)) + notification  # nests 2 + buttons messages
+    notification = b"\x62" + hostile.varint(len(interactive)) + interactive
+    request = b"\x0a" + hostile.varint(len(notification)) + notification  # nests 2 + buttons messages
     decoded = RequestDecoder(v1.NOTIFICATION_SERVICE_PUBLISH, max_nested=limit)(request)
     if 2 + buttons > limit:
         assert isinstance(decoded, Undecodable)
         assert f"nests more than {limit} messages" in str(decoded.error)
     else:
         assert isinstance(decoded, v1.PublishRequest)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 _SCHEMA_MESSAGES = sorted(
