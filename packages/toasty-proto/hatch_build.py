@@ -154,19 +154,23 @@ def _differences(a: Path, b: Path) -> list[str]:
     return diffs
 
 
-def _stale_files(fresh: Path) -> list[str]:
-    """What differs between a fresh generation and the development tree (everything if it is missing)."""
-    if not OUT_DIR.exists():
-        return [f"{OUT_DIR.name}/ (missing)"]
-    return sorted(_differences(fresh, OUT_DIR))
-
-
-def check() -> int:
-    """Regenerate into a temp dir and compare with the development tree."""
+def _compare(*, write: bool) -> list[str]:
+    """Regenerate into a temp dir and compare with the development tree: what differs (everything when
+    the tree is missing). With `write`, replace the tree by the fresh one when anything differs."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "_generated"
         generate(fresh)
-        stale = _stale_files(fresh)
+        stale = sorted(_differences(fresh, OUT_DIR)) if OUT_DIR.exists() else [f"{OUT_DIR.name}/ (missing)"]
+        if write and stale:
+            if OUT_DIR.exists():
+                shutil.rmtree(OUT_DIR)
+            shutil.copytree(fresh, OUT_DIR)
+    return stale
+
+
+def check() -> int:
+    """Fail when the development tree differs from what the .proto produces."""
+    stale = _compare(write=False)
     if stale:
         print(f"generated code is stale ({', '.join(stale)}): run `hatch run gen`", file=sys.stderr)
         return 1
@@ -174,16 +178,10 @@ def check() -> int:
 
 
 def sync() -> int:
-    """Regenerate the development tree only where it differs, so unchanged files keep their mtimes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        fresh = Path(tmp) / "_generated"
-        generate(fresh)
-        stale = _stale_files(fresh)
-        if stale:
-            print(f"regenerating toasty_proto/_generated ({', '.join(stale)})", file=sys.stderr)
-            if OUT_DIR.exists():
-                shutil.rmtree(OUT_DIR)
-            shutil.copytree(fresh, OUT_DIR)
+    """Regenerate the development tree only when it differs, so an up-to-date tree is left untouched."""
+    stale = _compare(write=True)
+    if stale:
+        print(f"regenerated toasty_proto/_generated ({', '.join(stale)})", file=sys.stderr)
     return 0
 
 
