@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Required, TypedDict
 
 import betterproto2
 
@@ -58,8 +58,21 @@ def toast_from_notification(n: v1.Notification, publisher: str) -> ToastSpec:
     )
 
 
-def _payload_fields(notification_id: str, payload: object) -> dict[str, Any]:
-    """The kind and the ToastSpec fields of one payload type (built once: this runs on every publish)."""
+class _PayloadFields(TypedDict, total=False):
+    """The ToastSpec fields that depend on the payload type (typed, so mypy checks them against ToastSpec)."""
+
+    kind: Required[Kind]
+    lines: tuple[str, ...]
+    image: ImageSpec | None
+    buttons: tuple[ButtonSpec, ...]
+    text_inputs: tuple[TextInputSpec, ...]
+    selections: tuple[SelectionSpec, ...]
+    progress: ProgressSpec
+
+
+def _payload_fields(notification_id: str, payload: object) -> _PayloadFields:
+    """The kind and the ToastSpec fields of one payload type (one ToastSpec is built: this runs on every
+    publish)."""
     if isinstance(payload, v1.TextMessage):
         return {"kind": Kind.TEXT, "lines": _lines(payload)}
     if isinstance(payload, v1.ImageTextMessage):
