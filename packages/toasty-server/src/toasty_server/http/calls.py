@@ -32,7 +32,7 @@ from toasty_server.access.tokens import TokenBook
 from toasty_server.errors import InvalidArgument, PermissionDenied
 from toasty_server.http.errors import REASON_HEADER, TRACE_ID_HEADER, error_json, exception_response
 from toasty_server.interceptors.base import ANONYMOUS
-from toasty_server.interceptors.errors import RateLimited, ShuttingDown, Unauthenticated
+from toasty_server.interceptors.errors import ShuttingDown, Unauthenticated
 from toasty_server.interceptors.ratelimit import AgentLimiters
 from toasty_server.interceptors.shutdown import ShutdownGate
 from toasty_server.observability.context import TRACEPARENT_KEY, CallInfo, begin_call, current_call
@@ -202,12 +202,8 @@ class CallChecks:
             retry_after = await self._limiters.try_acquire(agent)
             if retry_after is not None:
                 self._metrics.rate_limit_refusals.inc()
-                policy = self._limiters.policy
-                raise RateLimited(
-                    f"agent {agent!r} is over its rate limit of {policy.limit_for(agent):g} calls per "
-                    f"{policy.window:g}s (gRPC and HTTP together): retry in {retry_after:.1f}s (Retry-After), "
-                    "slow down, or raise its limit with TOASTY_RATE_OVERRIDES",
-                    retry_after,
+                raise self._limiters.refusal(
+                    agent, retry_after, retry_hint="Retry-After", scope=" (gRPC and HTTP together)"
                 )
         return agent
 

@@ -94,11 +94,14 @@ class AgentLimiters:
             log.info("agent %r is over its rate limit: refusing its calls for now", agent)
         return max(excess, 0.001) / rate_per_second
 
-    def refusal(self, agent: str, retry_after: float) -> RateLimited:
-        """The error for a call `try_acquire` refused: the limit, when to retry, how to raise it."""
+    def refusal(
+        self, agent: str, retry_after: float, *, retry_hint: str = "toasty-retry-after-ms", scope: str = ""
+    ) -> RateLimited:
+        """The error for a call `try_acquire` refused: the limit, when to retry, how to raise it.
+        `retry_hint` names where the transport carries the delay; `scope` qualifies the limit."""
         message = (
             f"agent {agent!r} is over its rate limit of {self.policy.limit_for(agent):g} calls per "
-            f"{self.policy.window:g}s: retry in {retry_after:.1f}s (toasty-retry-after-ms), slow down, or raise "
+            f"{self.policy.window:g}s{scope}: retry in {retry_after:.1f}s ({retry_hint}), slow down, or raise "
             "its limit with TOASTY_RATE_OVERRIDES"
         )
         return RateLimited(message, retry_after)
