@@ -45,7 +45,9 @@ _STATE = {
 def toast_from_notification(n: v1.Notification, publisher: str) -> ToastSpec:
     """Map a validated notification; unknown enum values were refused by validation already."""
     _, payload = betterproto2.which_one_of(n, "payload")
-    header = getattr(payload, "header", None) or v1.Header()
+    header = getattr(payload, "header", None)
+    if header is None:  # (not `or`: a betterproto2 message's truth walks all its fields)
+        header = v1.Header()
     return ToastSpec(
         notification_id=n.id,
         publisher=publisher,

@@ -115,7 +115,9 @@ class PublishStreamHandler:
         self, agent: str, item: WithWire[v1.PublishStreamRequest], answers: asyncio.Queue[bytes | _End]
     ) -> None:
         request_id = item.message.request_id
-        publish = item.message.publish or v1.PublishRequest()
+        publish = item.message.publish
+        if publish is None:  # (not `or`: a betterproto2 message's truth walks all its fields)
+            publish = v1.PublishRequest()
         begin_item(publish.notification.id if publish.notification is not None else "")
         wire = submessage(item.wire, "publish")
         notification = submessage(wire, "notification") if wire is not None else None
