@@ -82,8 +82,12 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> ToastyError:
 
 def from_publish_error(error: v1.PublishError) -> ToastyError:
     """Turn one PublishStream request's refusal into the exception a unary Publish would have raised."""
-    retry_after = error.retry_after_ms / 1000 if error.retry_after_ms else None
-    return _from_status(status_code(error.code), error.message, error.reason, retry_after)
+    return _from_status(status_code(error.code), error.message, error.reason, publish_retry_after(error))
+
+
+def publish_retry_after(error: v1.PublishError) -> float | None:
+    """A PublishError's retry hint in seconds (None when it has none)."""
+    return error.retry_after_ms / 1000 if error.retry_after_ms else None
 
 
 def status_code(number: int) -> grpc.StatusCode:

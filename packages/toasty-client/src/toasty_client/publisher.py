@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from toasty_client.errors import status_code
+from toasty_client.errors import publish_retry_after, status_code
 from toasty_proto import v1
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class PublishRefused(Exception):
         super().__init__(error.message)
         self.error = error
         self.code = status_code(error.code)
-        self.retry_after = error.retry_after_ms / 1000 if error.retry_after_ms else None
+        self.retry_after = publish_retry_after(error)
 
 
 class StreamUnsupported(Exception):
