@@ -29,7 +29,7 @@ from toasty_server.observability.context import begin_item
 from toasty_server.observability.metrics import ServerMetrics
 from toasty_server.service.api import ToastyApi
 from toasty_server.service.decoding import Undecodable, WithWire
-from toasty_server.service.wire import flat_wire, submessage, wire_class
+from toasty_server.service.wire import flat_wire, submessage, wire_constructor
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ class PublishStreamHandler:
         self.metrics = metrics
         self.limiters = limiters
         self.max_in_flight = max_in_flight
-        self._response = wire_class("PublishStreamResponse")
-        self._error = wire_class("PublishError")
+        self._response = wire_constructor("PublishStreamResponse")
+        self._error = wire_constructor("PublishError")
         self._published = metrics.publishes.labels(method="PublishStream")
 
     async def run(self, agent: str, requests: AsyncIterator[StreamItem]) -> AsyncIterator[bytes]:

@@ -42,6 +42,13 @@ def wire_class(type_name: str) -> type[message.Message]:
     return message_factory.GetMessageClass(pool().FindMessageTypeByName(f"{PACKAGE}.{type_name}"))
 
 
+def wire_constructor(type_name: str) -> Callable[..., message.Message]:
+    """`wire_class(type_name)` as a keyword constructor. upb classes take their fields as keywords, but
+    types-protobuf declares no `Message.__init__` parameters, so callers build through this signature."""
+    constructor: Callable[..., message.Message] = wire_class(type_name)
+    return constructor
+
+
 def submessage(msg: message.Message, field: str) -> message.Message | None:
     """`msg.<field>` when it is set, else None (upb answers an empty default message for unset fields)."""
     part: message.Message = getattr(msg, field)
@@ -52,7 +59,7 @@ def delivery_bytes(
     sequence: int, published_at: float, publisher: str, target: str, event: str, event_bytes: bytes
 ) -> bytes:
     """One serialized Delivery whose `event` field (notification, interaction, receipt) is `event_bytes`."""
-    delivery = wire_class("Delivery")(
+    delivery = wire_constructor("Delivery")(
         sequence=sequence,
         published_at_unix_ms=int(published_at * 1000),
         publisher_agent_id=publisher,
@@ -81,7 +88,7 @@ def flat_wire(response: betterproto2.Message) -> message.Message:
     names = _flat_fields(type_name)
     if names is None:
         raise TypeError(f"{type_name} has message, enum or repeated fields: serialize it with betterproto2")
-    return wire_class(type_name)(**{name: getattr(response, name) for name in names})
+    return wire_constructor(type_name)(**{name: getattr(response, name) for name in names})
 
 
 @cache
