@@ -40,6 +40,7 @@ from toasty_server.service.servicer import NotificationServicer
 from toasty_server.service.validation import Limits, Validator
 from toasty_server.service.wire import pool as schema_pool
 from toasty_server.store import MemoryStore, SQLiteStore, Store
+from toasty_server.store.exclusive import HubLock
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class ToastyServer:
         self._server: grpc.aio.Server | None = None
         self._listener: Listener | None = None
         self._pruner: asyncio.Task[None] | None = None
+        self._hub_lock: HubLock | None = None
         self.port = 0
 
     @property
@@ -102,6 +104,17 @@ class ToastyServer:
         return self.http_endpoint.port if self.http_endpoint is not None else None
 
     async def start(self) -> None:
+        if self.settings.store == "sqlite":  # one hub per database: refuse before touching the log
+            self._hub_lock = HubLock.acquire(self.settings.database_file.parent)
+        try:
+            await self._start()
+        except BaseException:
+            self._release_hub_lock()
+            raise
+        if self._hub_lock is not None:
+            self._hub_lock.describe(self.address)
+
+    async def _start(self) -> None:
         await self.broker.start()
         await self.renderer.start()
         tokens = _tokens(self.settings)
@@ -161,10 +174,16 @@ class ToastyServer:
         if self.http_endpoint is not None:
             await self.http_endpoint.stop()
         await self.broker.close()
+        self._release_hub_lock()
         await self.renderer.close()
         if self.metrics_endpoint is not None:
             await self.metrics_endpoint.stop()
         log.info("stopped")
+
+    def _release_hub_lock(self) -> None:
+        if self._hub_lock is not None:
+            self._hub_lock.release()
+            self._hub_lock = None
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:
@@ -178,6 +197,9 @@ class ToastyServer:
             ("grpc.http2.max_pings_without_data", 0),
             # channelz (grpc's debugging registry, which Toasty does not serve) costs ~0.6 KiB per connection
             ("grpc.enable_channelz", 0),
+            # grpc sets SO_REUSEPORT by default, which lets a second hub start on our port and take half
+            # of the connections: one hub per port, so a second one is refused (access.listen)
+            ("grpc.so_reuseport", 0),
         ]
 
     async def _prune_periodically(self) -> None:

@@ -1,5 +1,8 @@
 """Open the gRPC listener the settings ask for: TCP (TLS when configured) or a Unix socket, 0600.
 
+The port is never shared: grpc's default SO_REUSEPORT is turned off (`NO_PORT_SHARING`, see app), so a
+second hub on a port in use is refused, and the error names the holder when the OS tells it.
+
 Binding failures become OSError naming the setting, which `toasty-server` reports and exits on.
 """
 
@@ -15,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
+
+from toasty_server.access.port_owner import port_owner
 
 if TYPE_CHECKING:
     from toasty_server.config import Settings
@@ -50,6 +55,9 @@ def listen(server: grpc.aio.Server, settings: Settings) -> Listener:
     except RuntimeError:
         port = 0
     if port == 0:
+        holder = port_owner(settings.port) if settings.port else None
+        if holder is not None:
+            raise OSError(f"cannot listen on {target} (TOASTY_HOST/TOASTY_PORT): already in use by {holder}")
         raise OSError(f"cannot listen on {target} (TOASTY_HOST/TOASTY_PORT): in use or not an address of this machine")
     host = "127.0.0.1" if settings.host in ("localhost", "0.0.0.0") else settings.host.strip("[]")
     return Listener(port, f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
