@@ -44,7 +44,8 @@ def test_a_second_hub_on_the_same_database_is_refused_before_it_listens(tmp_path
         message = refused(second)
         assert first.proc is not None
         assert f"pid {first.proc.pid}, listening on 127.0.0.1:{first.port}" in message
-        assert str(db.parent) in message and "TOASTY_DATA_DIR" in message
+        assert str(db.parent) in message
+        assert "TOASTY_DATA_DIR" in message
         assert "Traceback" not in message
     finally:
         first.kill()
