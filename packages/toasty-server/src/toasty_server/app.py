@@ -40,7 +40,7 @@ from toasty_server.service.servicer import NotificationServicer
 from toasty_server.service.validation import Limits, Validator
 from toasty_server.service.wire import pool as schema_pool
 from toasty_server.store import MemoryStore, SQLiteStore, Store
-from toasty_server.store.exclusive import HubLock
+from toasty_server.store.exclusive import HubLock, HubLockError
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class ToastyServer:
 
     async def start(self) -> None:
         if self.settings.store == "sqlite":  # one hub per database: refuse before touching the log
-            self._hub_lock = HubLock.acquire(self.settings.database_file.parent)
+            self._hub_lock = _hub_lock(self.settings)
         try:
             await self._start()
         except BaseException:
@@ -213,6 +213,18 @@ class ToastyServer:
             except Exception:
                 log.exception("retention pruning failed")
             await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
+
+
+def _hub_lock(settings: Settings) -> HubLock | None:
+    """The database folder's lock; None when the folder takes no file (read-only): the store then
+    refuses to open with its own message, so no second writer can start there either."""
+    try:
+        return HubLock.acquire(settings.database_file.parent)
+    except HubLockError:
+        raise
+    except OSError as exc:
+        log.warning("cannot lock the database folder %s: %s", settings.database_file.parent, exc.strerror)
+        return None
 
 
 def _tokens(settings: Settings) -> TokenBook | None:

@@ -4,7 +4,8 @@ Two hubs writing one SQLite log would hand out the same sequence numbers and los
 single-hub store is guarded by an OS file lock (`flock` on POSIX, `msvcrt.locking` on Windows) on
 `<folder>/toasty-server.lock`. The OS drops the lock when the process dies, even on kill -9, so a stale
 file never blocks a restart. The file holds who has it (pid, address, start time) so that a second hub
-can say whom it met.
+can say whom it met, and is removed when the hub stops (a hub that took the lock on a file another one
+was removing checks the inode and tries again).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 LOCK_NAME = "toasty-server.lock"
+ATTEMPTS = 5
 
 
 class HubLockError(OSError):
@@ -33,9 +35,21 @@ class HubLock:
 
     @classmethod
     def acquire(cls, folder: Path) -> HubLock:
+        """Raises HubLockError when another hub holds it, OSError when the file cannot be made."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / LOCK_NAME
-        handle = path.open("a+", encoding="utf-8")
+        for _ in range(ATTEMPTS):
+            handle = path.open("a+", encoding="utf-8")
+            cls._lock_or_refuse(folder, path, handle)
+            if _same_file(handle, path):
+                lock = cls(path, handle)
+                lock.describe("")
+                return lock
+            handle.close()  # locked a file its holder removed while we opened it: take the new one
+        raise HubLockError(f"could not take the lock {path}: it keeps being replaced; is another hub starting?")
+
+    @staticmethod
+    def _lock_or_refuse(folder: Path, path: Path, handle: IO[str]) -> None:
         try:
             _lock(handle)
         except OSError:
@@ -49,9 +63,6 @@ class HubLock:
                 f"another toasty-server ({holder}) already uses the database folder {folder} "
                 f"(lock {path}); stop it, or give this one its own TOASTY_DATA_DIR / TOASTY_DB_PATH"
             ) from None
-        lock = cls(path, handle)
-        lock.describe("")
-        return lock
 
     def describe(self, address: str) -> None:
         """Write the holder's pid and address into the lock file (read by a hub that is refused)."""
@@ -67,11 +78,18 @@ class HubLock:
         if self._handle is None:
             return
         with contextlib.suppress(OSError):
-            self._handle.seek(0)
-            self._handle.truncate()
+            self.path.unlink()  # while still locked: a hub that opened it meanwhile sees the inode change
+        with contextlib.suppress(OSError):
             _unlock(self._handle)
         self._handle.close()
         self._handle = None
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    try:
+        return os.fstat(handle.fileno()).st_ino == path.stat().st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _holder_text(content: str) -> str:
