@@ -212,6 +212,34 @@ async def test_unknown_notification_id_is_not_found() -> None:
     assert "never-published" in (failed.value.details() or "")
 
 
+@pytest.mark.parametrize(
+    ("method", "request_"),
+    [
+        (v1.NOTIFICATION_SERVICE_WITHDRAW, v1.WithdrawRequest(notification_id="never-published")),
+        (v1.NOTIFICATION_SERVICE_ANSWER, v1.AnswerRequest(notification_id="never-published", dismiss=True)),
+    ],
+)
+async def test_withdraw_and_answer_of_an_unknown_id_are_not_found(method: Any, request_: Any) -> None:
+    async with running_server() as server, grpc.aio.insecure_channel(server.address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await unary(channel, method, request_, (("x-agent-id", "a"),))
+    assert failed.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "never-published" in (failed.value.details() or "")
+
+
+async def test_a_plain_toast_is_withdrawn_by_its_publisher_only() -> None:
+    async with running_server() as server, grpc.aio.insecure_channel(server.address) as channel:
+        title = v1.TextMessage(header=v1.Header(title="t"))
+        toast = v1.PublishRequest(notification=v1.Notification(id="n1", text_message=title))
+        await unary(channel, v1.NOTIFICATION_SERVICE_PUBLISH, toast, (("x-agent-id", "a"),))
+        withdraw = v1.WithdrawRequest(notification_id="n1")
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await unary(channel, v1.NOTIFICATION_SERVICE_WITHDRAW, withdraw, (("x-agent-id", "b"),))
+        assert failed.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        done = await unary(channel, v1.NOTIFICATION_SERVICE_WITHDRAW, withdraw, (("x-agent-id", "a"),))
+        assert done.withdrawn
+
+
 async def test_calls_during_the_drain_are_unavailable_and_in_flight_ones_finish(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -138,11 +138,23 @@ class InteractionCoordinator:
         ask = self._broker.asks.get(notification_id)
         if ask is not None and ask.publisher != caller:
             raise PermissionDenied(f"notification {notification_id} was published by another agent")
-        await self._renderer.withdraw(notification_id)
         if ask is None:
-            found = await self._broker.store.ask_outcome(notification_id)
-            return found is None  # a non-interactive toast: removed if it was still shown
+            if await self._broker.store.ask_outcome(notification_id) is not None:
+                return False  # a question already decided
+            await self._check_plain_toast(notification_id, caller)
+            await self._renderer.withdraw(notification_id)
+            return True  # a plain toast: taken down if it was still shown
+        await self._renderer.withdraw(notification_id)
         return await self.record(notification_id, v1.InteractionKind.WITHDRAWN, backend="publisher")
+
+    async def _check_plain_toast(self, notification_id: str, caller: str) -> None:
+        """NOT_FOUND when the log holds no such notification; PERMISSION_DENIED when another agent
+        published it."""
+        publishers = {e.publisher for e in await self._broker.store.entries_for(notification_id)}
+        if not publishers:
+            raise NotFound(f"no notification with id {notification_id!r} is retained; nothing to withdraw")
+        if caller not in publishers:
+            raise PermissionDenied(f"notification {notification_id} was published by another agent")
 
     async def await_outcome(self, notification_id: str, caller: str, max_wait: float | None) -> v1.InteractionEvent:
         """The outcome of an ask, waiting for it if needed (resumable after reconnects and restarts)."""
