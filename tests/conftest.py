@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +14,18 @@ from tests.core.process import ServerProcess
 from toasty_client import ResilientNotificationClient, RetryPolicy
 from toasty_server.app import ToastyServer
 from toasty_server.testing import running_server
+
+# Every server the suite starts (in process or as a child) shares one person secret in a temporary file,
+# and clients present it by default (TOASTY_TOKEN): the tests written before the access model act as the
+# person, as everyone could then. The access model's own tests (tests/hardening/test_roles.py) clear
+# TOASTY_TOKEN and pass agents' tokens or none.
+_SECRET_DIR = tempfile.mkdtemp(prefix="toasty-tests-")
+PERSON_SECRET = secrets.token_urlsafe(32)
+PERSON_SECRET_FILE = Path(_SECRET_DIR) / "person.secret"
+PERSON_SECRET_FILE.write_text(PERSON_SECRET + "\n")
+PERSON_SECRET_FILE.chmod(0o600)
+os.environ["TOASTY_PERSON_SECRET_FILE"] = str(PERSON_SECRET_FILE)
+os.environ["TOASTY_TOKEN"] = PERSON_SECRET
 
 
 @pytest.fixture
@@ -41,7 +56,10 @@ async def connect(server: ToastyServer) -> AsyncIterator[ClientFactory]:
     clients: list[ResilientNotificationClient] = []
 
     def make(agent_id: str = "tester", **kwargs: object) -> ResilientNotificationClient:
+        """A client acting as the person (answers, reads everything) unless a test passes `token=`:
+        the access model's own tests (tests/hardening/test_roles.py) use agents and anonymous callers."""
         kwargs.setdefault("retry", FAST_RETRY)
+        kwargs.setdefault("token", server.person_secret)
         client = ResilientNotificationClient(server.address, agent_id=agent_id, **kwargs)  # type: ignore[arg-type]
         client.connect()
         clients.append(client)

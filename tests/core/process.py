@@ -31,7 +31,11 @@ class ServerProcess:
         self.extra = extra
         self.log_path = db_path.with_suffix(".log")
         # Tests publish far faster than an agent should: no rate limit unless a test sets one.
-        self.env = {"TOASTY_RATE_LIMIT": "0", "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.env = {
+            "TOASTY_RATE_LIMIT": "0",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -41,6 +45,17 @@ class ServerProcess:
             "--store", "sqlite", "--db-path", str(self.db_path),
             "--renderer", self.renderer, *self.extra,
         ]  # fmt: skip
+
+    @property
+    def person_secret_file(self) -> Path:
+        """The suite's shared person secret (tests/conftest.py), else one beside the database."""
+        named = os.environ.get("TOASTY_PERSON_SECRET_FILE", "")
+        return Path(named) if named else self.db_path.parent / "person.secret"
+
+    @property
+    def person_secret(self) -> str:
+        """The token acting as the person (the server writes it on start)."""
+        return self.person_secret_file.read_text().strip()
 
     @property
     def address(self) -> str:

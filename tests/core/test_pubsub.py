@@ -220,7 +220,7 @@ async def test_server_shutdown_ends_streams_with_unavailable(tmp_path: object) -
         method = v1.NOTIFICATION_SERVICE_SUBSCRIBE
         call = channel.unary_stream(
             method.path, request_serializer=bytes, response_deserializer=v1.Delivery.FromString
-        )(v1.SubscriptionRequest(client_id="c"))
+        )(v1.SubscriptionRequest(client_id="c"), metadata=(("x-agent-id", "c"),))
         await wait_subscribed(srv, "c")
         await srv.stop(grace=0.5)
         with pytest.raises(grpc.aio.AioRpcError) as info:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,8 +33,15 @@ async def unary(
     return await rpc(request, metadata=tuple(metadata), timeout=timeout)
 
 
-def stream(channel: grpc.aio.Channel, request: v1.SubscriptionRequest, metadata: Metadata = ()) -> Any:
+def as_person() -> Metadata:
+    """The suite's person credential (tests/conftest.py): reads any client's deliveries."""
+    return (("authorization", f"Bearer {os.environ['TOASTY_TOKEN']}"),)
+
+
+def stream(channel: grpc.aio.Channel, request: v1.SubscriptionRequest, metadata: Metadata | None = None) -> Any:
+    """A raw Subscribe; without `metadata` it reads as the person."""
     method = v1.NOTIFICATION_SERVICE_SUBSCRIBE
+    metadata = as_person() if metadata is None else metadata
     rpc = channel.unary_stream(
         method.path, request_serializer=method.serialize, response_deserializer=method.deserialize_response
     )

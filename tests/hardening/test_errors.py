@@ -12,6 +12,7 @@ import pytest
 
 from tests.hardening.helpers import stream, text_publish, trailing, unary
 from toasty_proto import v1
+from toasty_server.access.credentials import Credentials
 from toasty_server.app import ToastyServer
 from toasty_server.broker import Broker, BrokerClosed, SubscriptionReplaced
 from toasty_server.config import load_settings
@@ -108,7 +109,11 @@ async def raising_server(make: Callable[[], Exception]) -> AsyncIterator[str]:
         raise make()
 
     settings = load_settings(host="127.0.0.1", port=0, store="memory", rate_limit=0)
-    server = grpc.aio.server(interceptors=build_interceptors(settings, ServerMetrics(), ShutdownGate()))
+    server = grpc.aio.server(
+        interceptors=build_interceptors(
+            settings, ServerMetrics(), ShutdownGate(), Credentials("a person secret for the test")
+        )
+    )
     handlers = {
         v1.NOTIFICATION_SERVICE_PUBLISH.name: grpc.unary_unary_rpc_method_handler(unary_handler),
         v1.NOTIFICATION_SERVICE_SUBSCRIBE.name: grpc.unary_stream_rpc_method_handler(stream_handler),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -73,6 +74,11 @@ class Reply:
         return err
 
 
+def as_person() -> dict[str, str]:
+    """The suite's person credential as an HTTP header (tests/conftest.py)."""
+    return {"Authorization": f"Bearer {os.environ['TOASTY_TOKEN']}"}
+
+
 @dataclass
 class Api:
     """Requests to one server's HTTP endpoint; each checked against the OpenAPI description."""
@@ -81,15 +87,18 @@ class Api:
     session: aiohttp.ClientSession
     spec: OpenAPI
     agent: str | None = "tester"
-    token: str | None = None
+    # the suite's person secret (tests/conftest.py): calls act as the person unless `anonymous=True`
+    token: str | None = field(default_factory=lambda: os.environ.get("TOASTY_TOKEN"))
     checked: list[str] = field(default_factory=list)
 
-    def headers(self, extra: dict[str, str] | None = None, agent: str | None = None) -> dict[str, str]:
+    def headers(
+        self, extra: dict[str, str] | None = None, agent: str | None = None, anonymous: bool = False
+    ) -> dict[str, str]:
         out: dict[str, str] = {}
         who = agent if agent is not None else self.agent
         if who:
             out["X-Agent-Id"] = who
-        if self.token:
+        if self.token and not anonymous:
             out["Authorization"] = f"Bearer {self.token}"
         return {**out, **(extra or {})}
 
@@ -104,9 +113,10 @@ class Api:
         agent: str | None = None,
         raw: bytes | None = None,
         validate_request: bool = True,
+        anonymous: bool = False,
     ) -> Reply:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        sent = self.headers(headers, agent)
+        sent = self.headers(headers, agent, anonymous)
         if data is not None:
             sent.setdefault("Content-Type", "application/json")
         async with self.session.request(method, self.base + path, data=data, params=params, headers=sent) as resp:

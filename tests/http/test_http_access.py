@@ -101,7 +101,7 @@ async def test_tokens(session: aiohttp.ClientSession, token_file: Path) -> None:
 
         wrong = await api_for(server, session, "deployer", "page-secret-1").call("GET", "/v1/status")
         assert wrong.status == 401
-        assert "does not match" in wrong.error["message"]
+        assert "is not the token of agent 'deployer'" in wrong.error["message"]
 
         deployer = api_for(server, session, "deployer", "deployer-secret")
         assert (await deployer.call("POST", "/v1/publish", {"notification": TEXT})).status == 200

@@ -32,7 +32,7 @@ async def test_await_over_http_while_a_person_answers_over_grpc(api: Api, connec
     assert event["kind"] == "INTERACTION_KIND_BUTTON"
     assert event["buttonId"] == "approve"
     assert event["inputs"] == {"reason": "looks good", "env": "prod"}
-    assert event["backend"] == "console"
+    assert event["backend"] == "terminal"
 
 
 async def test_ask_over_grpc_answered_over_http(server: ToastyServer, api: Api, connect: ClientFactory) -> None:
@@ -73,7 +73,7 @@ async def test_no_answer_yet_is_504_and_awaiting_again_works(api: Api) -> None:
 
 async def test_only_the_publisher_may_await_and_unknown_ids_are_404(api: Api) -> None:
     await api.publish({**INTERACTIVE, "id": "mine"})
-    other = await api.call("GET", "/v1/notifications/mine/answer", params={"wait": "0"}, agent="nosy")
+    other = await api.call("GET", "/v1/notifications/mine/answer", params={"wait": "0"}, agent="nosy", anonymous=True)
     assert other.status == 403
     assert other.error["code"] == "PERMISSION_DENIED"
     missing = await api.call("GET", "/v1/notifications/never-published/answer", params={"wait": "0"})
@@ -90,7 +90,10 @@ async def test_the_drain_waits_for_an_http_call_in_flight() -> None:
         base = http_url(server)
         headers = {"X-Agent-Id": "deployer"}
         body = {"notification": {**INTERACTIVE, "id": "q"}}
-        assert (await session.post(base + "/v1/publish", json=body, headers=headers)).status == 200
+        published = await session.post(base + "/v1/publish", json=body, headers=headers)
+        assert published.status == 200
+        # no credential: the question's answer key proves it is ours
+        headers["X-Answer-Key"] = (await published.json())["answerKey"]
         waiting = asyncio.ensure_future(session.get(base + "/v1/notifications/q/answer?wait=1", headers=headers))
         for _ in range(500):
             if server.gate.in_flight == 1:

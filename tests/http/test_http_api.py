@@ -161,7 +161,7 @@ async def test_status_log_and_open_questions(api: Api, server: ToastyServer) -> 
 
 async def test_withdraw_and_answer_over_http(api: Api) -> None:
     await api.publish({**INTERACTIVE, "id": "q1"})
-    other = await api.call("POST", "/v1/notifications/q1/withdraw", agent="someone-else")
+    other = await api.call("POST", "/v1/notifications/q1/withdraw", agent="someone-else", anonymous=True)
     assert other.status == 403
     assert other.error["code"] == "PERMISSION_DENIED"
 
@@ -178,7 +178,7 @@ async def test_withdraw_and_answer_over_http(api: Api) -> None:
         "INTERACTION_KIND_BUTTON",
         "approve",
         {"env": "prod"},
-        "http",
+        "web",  # set by the server from the channel
     )
     assert (await api.call("POST", "/v1/notifications/q1/withdraw")).json == {"withdrawn": False}
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ClientFactory
 from tests.core.test_pubsub import wait_subscribed
-from tests.http.helpers import INTERACTIVE, TEXT, Api, EventStream, http_url
+from tests.http.helpers import INTERACTIVE, TEXT, Api, EventStream, as_person, http_url
 from toasty_client import TextNotification
 from toasty_server.app import ToastyServer
 from toasty_server.http import sse
@@ -132,7 +132,7 @@ async def test_shutdown_ends_streams_cleanly_with_shutting_down() -> None:
             base = http_url(server)
             async with (
                 session.get(base + "/v1/subscribe", headers={"X-Agent-Id": "reader"}) as deliveries,
-                session.get(base + "/v1/dashboard", headers={"X-Agent-Id": "page"}) as snapshots,
+                session.get(base + "/v1/dashboard", headers={"X-Agent-Id": "page", **as_person()}) as snapshots,
             ):
                 page = EventStream(snapshots)
                 assert (await page.next()).name == "snapshot"

@@ -111,7 +111,14 @@ async def test_a_click_on_the_page_answers_the_agents_ask(
     )
     nid = await open_question(server)
 
-    await page.goto(http_url(server) + "/")
+    await page.goto(http_url(server) + "/")  # without the person's secret: refused, and told how to get in
+    await page.locator("#connection[data-state='refused']").wait_for()
+    assert await page.locator("#identity[open]").count() == 1
+    assert await page.locator("article.ask").count() == 0
+    problems.clear()  # the browser logs that refused fetch (403) as a console error: expected here
+
+    await page.goto(http_url(server) + f"/#token={server.person_secret}")  # the link `toasty page` prints
+    await page.wait_for_function("!window.location.hash.includes('token')")  # out of the address bar
     card = page.locator(f'article.ask[data-id="{nid}"]')
     await card.get_by_text("Deploy v1.2 to production?").wait_for()
     await page.locator("#connection[data-state='live']").wait_for()

@@ -57,7 +57,7 @@ async def test_ask_returns_the_button_and_every_input(server: ToastyServer, conn
     assert answer.answered
     assert answer.button_id == "approve"
     assert answer.inputs == {"reason": "looks good", "env": "prod"}
-    assert answer.backend == "console"
+    assert answer.backend == "terminal"  # set by the server from the channel, not by the caller
     assert answer.notification_id == nid
 
 
@@ -92,15 +92,17 @@ async def test_nobody_answers_so_the_server_times_it_out(server: ToastyServer, c
 
 
 async def test_answers_are_checked_and_only_the_asker_may_await(server: ToastyServer, connect: ClientFactory) -> None:
-    deployer, person, stranger = connect("deployer"), connect("terminal"), connect("stranger")
+    deployer, person, stranger = connect("deployer"), connect("terminal"), connect("stranger", token="")
     asking = asyncio.ensure_future(deployer.ask(DEPLOY, timeout=30))
     nid = await pending_id(server)
     with pytest.raises(InvalidNotification, match="button_id: 'deploy' is not a button of this notification"):
         await person.answer(nid, "deploy")
     with pytest.raises(InvalidNotification, match="inputs: colour not inputs of this notification"):
         await person.answer(nid, "approve", {"colour": "red"})
-    with pytest.raises(PermissionDenied, match="published by another agent"):
+    with pytest.raises(PermissionDenied, match="only the agent that asked it"):
         await stranger.wait_for_answer(nid, timeout=5)
+    with pytest.raises(PermissionDenied, match="only the agent that asked it"):
+        await stranger.answer(nid, "approve")
     with pytest.raises(NotFound, match="no Interactive notification with id 'nope'"):
         await person.answer("nope", "approve")
     assert await person.answer(nid, "approve")

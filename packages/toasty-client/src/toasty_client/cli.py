@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from toasty_client.builders import (
 )
 from toasty_client.client import DEFAULT_ADDRESS, ResilientNotificationClient, RetryPolicy
 from toasty_client.errors import ToastyError
+from toasty_client.person import person_secret, person_secret_file
 from toasty_proto import v1
 
 EPILOG = """\
@@ -127,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     withdraw.add_argument("notification_id")
 
     sub.add_parser("status", help="health, version, store, desktop backends, subscribers and their queue depths")
+
+    page = sub.add_parser(
+        "page",
+        help="print the web page's link for the person (it carries your person secret; open it in your browser)",
+    )
+    page.add_argument("--url", default=DEFAULT_PAGE_URL, help=f"the server's HTTP address (default {DEFAULT_PAGE_URL})")
     return p
 
 
@@ -149,6 +157,8 @@ def _interactive(args: argparse.Namespace, common: dict[str, Any], image: Image 
     return InteractiveNotification(**common, line1=args.line1, line2=line2, buttons=buttons, inputs=inputs, image=image)
 
 
+DEFAULT_PAGE_URL = "http://127.0.0.1:8053"
+PERSON_COMMANDS = frozenset({"answer", "withdraw", "subscribe"})
 EXIT_CODES = {Outcome.BUTTON: 0, Outcome.DISMISSED: 3, Outcome.TIMED_OUT: 4}
 
 
@@ -220,7 +230,10 @@ async def _feed_progress(client: ResilientNotificationClient, args: argparse.Nam
 
 async def _run(args: argparse.Namespace) -> int:
     retry = RetryPolicy(publish_attempts=3)
-    async with ResilientNotificationClient(args.address, agent_id=args.agent_id, retry=retry) as client:
+    # The person's commands (answer, withdraw, subscribe as anyone) present the person secret; publishing
+    # and asking go as an agent (its TOASTY_TOKEN, or none: a question's answer_key proves it is ours).
+    token = person_secret() if args.command in PERSON_COMMANDS and not os.environ.get("TOASTY_TOKEN") else None
+    async with ResilientNotificationClient(args.address, agent_id=args.agent_id, retry=retry, token=token) as client:
         if args.command == "publish":
             response = await client.publish(build_notification(args), target=args.target, skip_toast=args.no_toast)
             toast = "requested" if response.toast_requested else "not requested"
@@ -261,8 +274,24 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _page_link(base: str) -> int:
+    """The page's address with the person secret in its fragment (never sent to a server, taken out of the
+    address bar by the page at once)."""
+    secret = person_secret()
+    if not secret:
+        sys.stderr.write(
+            f"toasty: no person secret in {person_secret_file()}: start toasty-server once as this user, or set "
+            "TOASTY_PERSON_SECRET_FILE\n"
+        )
+        return 1
+    print(f"{base.rstrip('/')}/#token={secret}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "page":
+        return _page_link(args.url)
     try:
         return asyncio.run(_run(args))
     except ValidationError as exc:

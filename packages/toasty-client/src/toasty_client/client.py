@@ -56,6 +56,7 @@ T = TypeVar("T")
 
 DEFAULT_ADDRESS = "localhost:50053"
 ANSWER_GRACE_SECONDS = 30.0  # beyond the server-side timeout, how long ask() waits for an unreachable server
+MAX_REMEMBERED_QUESTIONS = 10_000  # answer keys kept per client (the oldest are forgotten first)
 AWAIT_SLICE_SECONDS = 30.0  # one AwaitInteraction call waits at most this long, then asks again
 AGENT_ID_KEY = "x-agent-id"
 AUTHORIZATION_KEY = "authorization"
@@ -149,9 +150,11 @@ class ResilientNotificationClient:
         self.ca_file = Path(ca) if ca is not None else None
         self.tls = (tls if tls is not None else os.environ.get("TOASTY_TLS", "") in _TRUE) or self.ca_file is not None
         self.agent_id = agent_id or os.environ.get("TOASTY_AGENT_ID", "")
-        self.token = token or os.environ.get("TOASTY_TOKEN", "")  # the agent's token, when the server has a token file
+        # the agent's token (or the person secret); None reads TOASTY_TOKEN, "" sends none
+        self.token = os.environ.get("TOASTY_TOKEN", "") if token is None else token
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+        self._answer_keys: dict[str, str] = {}  # notification id -> answer_key of this client's questions
         # grpc core redials a lost connection on its own backoff (by default 1 s growing to 120 s, so a
         # server back after a long outage waited up to 2 minutes for its agents); follow the policy's.
         reconnect = (
@@ -267,6 +270,14 @@ class ResilientNotificationClient:
         request = v1.PublishRequest(
             notification=proto, target_client_id=target, skip_toast=skip_toast, want_receipt=want_receipt
         )
+        response = await self._publish(request)
+        if response.answer_key:  # a question's proof of ownership: kept for await, withdraw and answer
+            self._answer_keys[response.notification_id] = response.answer_key
+            while len(self._answer_keys) > MAX_REMEMBERED_QUESTIONS:
+                self._answer_keys.pop(next(iter(self._answer_keys)))
+        return response
+
+    async def _publish(self, request: v1.PublishRequest) -> v1.PublishResponse:
         publisher = self._publisher
         if publisher is not None:
             try:
@@ -277,6 +288,11 @@ class ResilientNotificationClient:
             v1.NOTIFICATION_SERVICE_PUBLISH, request, attempts=self.retry.publish_attempts
         )
         return response
+
+    def answer_key(self, notification_id: str) -> str:
+        """The answer_key the server returned for one of this client's questions ("" if none is known):
+        pass it to another process that should await or resolve the question."""
+        return self._answer_keys.get(notification_id, "")
 
     def _fall_back_to_unary(self, publisher: StreamPublisher, exc: StreamUnsupported) -> None:
         """An older server without PublishStream: unary Publish for the rest of this client's life."""
@@ -326,7 +342,9 @@ class ResilientNotificationClient:
             if remaining is not None and remaining <= 0:
                 return Answer(notification_id, Outcome.TIMED_OUT, detail="no answer from the server in time")
             wait = AWAIT_SLICE_SECONDS if remaining is None else min(AWAIT_SLICE_SECONDS, remaining)
-            request = v1.AwaitInteractionRequest(notification_id=notification_id, timeout_seconds=wait)
+            request = v1.AwaitInteractionRequest(
+                notification_id=notification_id, timeout_seconds=wait, answer_key=self.answer_key(notification_id)
+            )
             try:
                 event: v1.InteractionEvent = await rpc(request, metadata=self._metadata, timeout=wait + 5)
                 return Answer.from_proto(event)
@@ -343,7 +361,7 @@ class ResilientNotificationClient:
         """Take a notification down; an open ask ends as WITHDRAWN. False if already decided."""
         response: v1.WithdrawResponse = await self._call(
             v1.NOTIFICATION_SERVICE_WITHDRAW,
-            v1.WithdrawRequest(notification_id=notification_id),
+            v1.WithdrawRequest(notification_id=notification_id, answer_key=self.answer_key(notification_id)),
             attempts=self.retry.publish_attempts,
         )
         return response.withdrawn
@@ -355,11 +373,15 @@ class ResilientNotificationClient:
         inputs: dict[str, str] | None = None,
         *,
         dismiss: bool = False,
-        source: str = "console",
     ) -> bool:
-        """Answer an Interactive notification as the user would (terminal, web page, scripts, tests)."""
+        """Answer an Interactive notification as the person (this client needs the person secret as its
+        token: the `toasty` command reads it), or resolve one of this client's own questions."""
         request = v1.AnswerRequest(
-            notification_id=notification_id, button_id=button_id, inputs=inputs or {}, dismiss=dismiss, source=source
+            notification_id=notification_id,
+            button_id=button_id,
+            inputs=inputs or {},
+            dismiss=dismiss,
+            answer_key=self.answer_key(notification_id),
         )
         response: v1.AnswerResponse = await self._call(
             v1.NOTIFICATION_SERVICE_ANSWER, request, attempts=self.retry.publish_attempts

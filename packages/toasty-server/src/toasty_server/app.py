@@ -1,7 +1,7 @@
 """Wiring and lifecycle of one server process.
 
 Start: store → broker → renderer → gRPC (interceptors, service, health, reflection) → metrics endpoint →
-HTTP endpoint (when enabled; it shares the gate, tokens and rate buckets with gRPC).
+HTTP endpoint (when enabled; it shares the gate, credentials and rate buckets with gRPC).
 Stop: health NOT_SERVING and new calls refused with UNAVAILABLE → end subscriber streams, gRPC and HTTP
 (clients reconnect and resume) → wait, within the grace period, for in-flight calls of both → stop gRPC
 → stop HTTP → flush and close the store → close the desktop backends → stop the metrics endpoint.
@@ -20,7 +20,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from toasty_proto import v1
+from toasty_server.access.credentials import Credentials
 from toasty_server.access.listen import Listener, listen
+from toasty_server.access.person_secret import load_or_create
 from toasty_server.access.tokens import TokenBook, TokenFileError
 from toasty_server.broker import Broker
 from toasty_server.config import Settings
@@ -83,6 +85,7 @@ class ToastyServer:
         self._listener: Listener | None = None
         self._pruner: asyncio.Task[None] | None = None
         self._hub_lock: HubLock | None = None
+        self.person_secret = ""  # the person role's bearer token, known once started
         self.port = 0
 
     @property
@@ -117,12 +120,13 @@ class ToastyServer:
     async def _start(self) -> None:
         await self.broker.start()
         await self.renderer.start()
-        tokens = _tokens(self.settings)
+        self.person_secret = load_or_create(self.settings.person_secret_path)
+        credentials = Credentials(self.person_secret, _tokens(self.settings))
         policy = rate_policy(self.settings)
         limiters = AgentLimiters(policy) if policy.enabled else None  # one budget per agent, gRPC and HTTP
         server = grpc.aio.server(
             options=self._grpc_options(),
-            interceptors=build_interceptors(self.settings, self.metrics, self.gate, tokens, limiters),
+            interceptors=build_interceptors(self.settings, self.metrics, self.gate, credentials, limiters),
         )
         publish_stream = PublishStreamHandler(
             self.api, self.gate, self.metrics, limiters, max_in_flight=self.settings.stream_max_in_flight
@@ -139,7 +143,7 @@ class ToastyServer:
         self.metrics_endpoint = start_metrics(self.metrics.registry, self.settings)
         if self.settings.http_enabled:
             try:
-                parts = HttpParts(self.api, self.metrics, self.gate, tokens, limiters)
+                parts = HttpParts(self.api, self.metrics, self.gate, credentials, limiters)
                 self.http_endpoint = await HttpEndpoint.start(parts, self.settings)
             except BaseException:
                 await self.stop(0)

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     token_file: Path | None = Field(
         None, description="TOML or JSON file of agent = token; when set, calls need `authorization: Bearer <token>`."
     )
+    person_secret_file: Path | None = Field(
+        None,
+        description="The secret that grants the person role (answer, read everything), created 0600 on first "
+        "start; default <data_dir>/person.secret. The toasty command reads it.",
+    )
     subscribe_grants: dict[str, list[str]] = Field(
         {}, description='Client ids an agent may subscribe as besides its own, e.g. `{"dashboard": ["*"]}`.'
     )
@@ -158,6 +163,10 @@ class Settings(BaseSettings):
     @property
     def database_file(self) -> Path:
         return self.db_path if self.db_path is not None else self.data_dir / "toasty.db"
+
+    @property
+    def person_secret_path(self) -> Path:
+        return self.person_secret_file if self.person_secret_file is not None else self.data_dir / "person.secret"
 
     @classmethod
     def settings_customise_sources(

@@ -2,14 +2,19 @@
 
 The server listens on a free loopback port, with an in-memory store unless you pass `store="sqlite"`
 and a `db_path`. Metrics are served on a free port (`server.metrics_port`) and rate limiting is off
-unless you pass `rate_limit=...`: tests publish faster than an agent should. Toasty's own test suite
-uses this helper.
+unless you pass `rate_limit=...`: tests publish faster than an agent should. The person secret is made
+in a temporary folder unless you pass `person_secret_file=...` (or set TOASTY_PERSON_SECRET_FILE);
+`server.person_secret` is the token that acts as the person (answers, reads everything). Toasty's own
+test suite uses this helper.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from toasty_server.app import ToastyServer
@@ -30,9 +35,12 @@ async def running_server(
         "metrics_port": 0,
         "rate_limit": 0,
     }
-    server = ToastyServer(load_settings(**{**defaults, **settings}), backends=backends)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+    with tempfile.TemporaryDirectory(prefix="toasty-test-") as scratch:
+        if not os.environ.get("TOASTY_PERSON_SECRET_FILE"):  # never the user's own secret
+            defaults["person_secret_file"] = Path(scratch) / "person.secret"
+        server = ToastyServer(load_settings(**{**defaults, **settings}), backends=backends)
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.stop()

@@ -1,8 +1,9 @@
 """Per-agent bearer tokens from a file of the user's, so another local process cannot act as an agent.
 
 The file maps agent id → token, as TOML (`ci-bot = "s3cret"`) or, when it ends in `.json`, a JSON
-object; either may also nest the mapping under a `tokens` key. Tokens are compared in constant time
-(SHA-256 digests through `hmac.compare_digest`), and an unknown agent costs the same as a wrong token.
+object; either may also nest the mapping under a `tokens` key. An entry may instead be a table that names
+its role: `[ops]` `token = "…"` `role = "person"` (roles: agent, the default, and person). Tokens are
+compared in constant time (SHA-256 digests through `hmac.compare_digest`) against every entry.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import secrets
 import stat
 import tomllib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from toasty_server.access.principal import Role
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +33,14 @@ class TokenFileError(ValueError):
     """The token file cannot be used; the message names the file and the problem."""
 
 
-def load_tokens(path: Path) -> dict[str, str]:
-    """Read and check the agent → token mapping of `path`."""
+@dataclass(frozen=True, slots=True)
+class TokenEntry:
+    token: str
+    role: Role = Role.AGENT
+
+
+def load_tokens(path: Path) -> dict[str, TokenEntry]:
+    """Read and check the name → token (and role) mapping of `path`."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -44,12 +54,19 @@ def load_tokens(path: Path) -> dict[str, str]:
         data = data["tokens"]
     if not isinstance(data, dict) or not data:
         raise TokenFileError(f'{path} must map agent ids to tokens, e.g. ci-bot = "<token>"')
-    tokens: dict[str, str] = {}
-    for agent, token in data.items():
-        if not isinstance(token, str) or len(token) < 8:
-            raise TokenFileError(f"{path}: the token of agent {agent!r} must be a string of 8 characters or more")
-        tokens[str(agent)] = token
-    return tokens
+    return {str(name): _entry(path, str(name), value) for name, value in data.items()}
+
+
+def _entry(path: Path, name: str, value: object) -> TokenEntry:
+    role = Role.AGENT
+    if isinstance(value, dict):
+        role_name = value.get("role", Role.AGENT.value)
+        if role_name not in (Role.AGENT.value, Role.PERSON.value):
+            raise TokenFileError(f'{path}: the role of {name!r} must be "agent" or "person", not {role_name!r}')
+        role, value = Role(role_name), value.get("token")
+    if not isinstance(value, str) or len(value) < 8:
+        raise TokenFileError(f"{path}: the token of {name!r} must be a string of 8 characters or more")
+    return TokenEntry(value, role)
 
 
 def _digest(value: str) -> bytes:
@@ -59,8 +76,12 @@ def _digest(value: str) -> bytes:
 class TokenBook:
     """The configured tokens and subscription grants; answers "is this call really agent X?"."""
 
-    def __init__(self, tokens: Mapping[str, str], grants: Mapping[str, Iterable[str]] | None = None) -> None:
-        self._digests = {agent: _digest(token) for agent, token in tokens.items()}
+    def __init__(
+        self, tokens: Mapping[str, str | TokenEntry], grants: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
+        entries = {name: e if isinstance(e, TokenEntry) else TokenEntry(e) for name, e in tokens.items()}
+        self._digests = {name: _digest(entry.token) for name, entry in entries.items()}
+        self._roles = {name: entry.role for name, entry in entries.items()}
         self._grants = {agent: frozenset(ids) for agent, ids in (grants or {}).items()}
         self._decoy = _digest(secrets.token_hex(16))
 
@@ -75,6 +96,18 @@ class TokenBook:
 
     def __len__(self) -> int:
         return len(self._digests)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._digests
+
+    def identify(self, bearer: str) -> tuple[str, Role] | None:
+        """The entry whose token `bearer` is (name and role), comparing with every entry in constant time."""
+        given = _digest(bearer)
+        found: tuple[str, Role] | None = None
+        for name, expected in self._digests.items():
+            if hmac.compare_digest(given, expected) and found is None:
+                found = (name, self._roles[name])
+        return found
 
     def authenticate(self, agent: str, authorization: str) -> bool:
         """True when `authorization` is `Bearer <the token of agent>`."""

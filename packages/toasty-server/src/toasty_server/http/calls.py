@@ -27,8 +27,10 @@ from aiohttp.typedefs import Middleware
 
 from toasty_proto import v1
 from toasty_proto.method import RpcMethod
+from toasty_server.access.credentials import Credentials
 from toasty_server.access.hosts import is_loopback
-from toasty_server.access.tokens import TokenBook
+from toasty_server.access.policy import check_subscribe
+from toasty_server.access.principal import Channel, Principal
 from toasty_server.errors import InvalidArgument, PermissionDenied
 from toasty_server.http.errors import REASON_HEADER, TRACE_ID_HEADER, error_json, exception_response
 from toasty_server.interceptors.base import ANONYMOUS
@@ -82,7 +84,7 @@ class CallChecks:
         routes: Mapping[str, Route],
         metrics: ServerMetrics,
         gate: ShutdownGate,
-        tokens: TokenBook | None,
+        credentials: Credentials,
         limiters: AgentLimiters | None,
         max_id_chars: int,
         loopback_only: bool,
@@ -90,7 +92,7 @@ class CallChecks:
         self._routes = routes
         self._metrics = metrics
         self._gate = gate
-        self._tokens = tokens
+        self._credentials = credentials
         self._limiters = limiters
         self._max_id_chars = max_id_chars
         self._loopback_only = loopback_only
@@ -99,17 +101,13 @@ class CallChecks:
     def gate_closed(self) -> bool:
         return self._gate.closed
 
-    def check_read_as(self, agent: str, client_id: str) -> None:
-        """With tokens, an agent reads its own deliveries, or a client id its grants allow (`*` for the log
-        of every client: the web page needs that grant)."""
-        if self._tokens is None or self._tokens.may_subscribe_as(agent, client_id):
-            return
-        self._metrics.auth_refusals.labels(code=grpc.StatusCode.PERMISSION_DENIED.name).inc()
-        what = "every client's notifications" if client_id == "*" else f"the deliveries of client_id {client_id!r}"
-        raise PermissionDenied(
-            f"agent {agent!r} may not read {what}: read your own (leave client_id empty), or grant it with "
-            f'TOASTY_SUBSCRIBE_GRANTS (e.g. {{"{agent}": ["*"]}})'
-        )
+    def check_read_as(self, principal: Principal, client_id: str) -> None:
+        """The access policy's subscribe rule (`*` is the log of every client: the person's web page)."""
+        try:
+            check_subscribe(principal, client_id, self._credentials.book)
+        except PermissionDenied:
+            self._metrics.auth_refusals.labels(code=grpc.StatusCode.PERMISSION_DENIED.name).inc()
+            raise
 
     def middleware(self) -> Middleware:
         @web.middleware
@@ -180,24 +178,17 @@ class CallChecks:
                 f"{AGENT_HEADER} header",
                 f"is {len(agent)} characters; the limit is {self._max_id_chars} (TOASTY_MAX_ID_CHARS)",
             )
-        agent = agent or ANONYMOUS
-        info.agent_id = agent
-        if self._tokens is not None:
-            authorization = request.headers.get("Authorization", "")
-            if not self._tokens.authenticate(agent, authorization):
-                self._metrics.auth_refusals.labels(code=grpc.StatusCode.UNAUTHENTICATED.name).inc()
-                log.warning(
-                    "%s %s refused: %s token for agent %r",
-                    request.method,
-                    request.path,
-                    "wrong" if authorization else "no",
-                    agent,
-                )
-                what = "the token does not match" if authorization else "no bearer token was sent"
-                raise Unauthenticated(
-                    f"{what} for agent {agent!r}: send `Authorization: Bearer <token>` with the token of your "
-                    f"{AGENT_HEADER} from the server's TOASTY_TOKEN_FILE"
-                )
+        info.agent_id = agent or ANONYMOUS
+        try:
+            principal = self._credentials.principal(
+                agent, request.headers.get("Authorization", ""), Channel.WEB, f"{AGENT_HEADER} header"
+            )
+        except Unauthenticated as exc:
+            self._metrics.auth_refusals.labels(code=grpc.StatusCode.UNAUTHENTICATED.name).inc()
+            log.warning("%s %s refused: %s", request.method, request.path, exc)
+            raise
+        info.principal = principal
+        agent = info.agent_id = principal.agent_id
         if self._limiters is not None:
             retry_after = await self._limiters.try_acquire(agent)
             if retry_after is not None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from toasty_server.access.credentials import Credentials
 from toasty_server.access.hosts import is_loopback
-from toasty_server.access.tokens import TokenBook
 from toasty_server.config import Settings
 from toasty_server.http.calls import CallChecks
 from toasty_server.http.routes import ROUTES, Handlers
@@ -38,7 +38,7 @@ class HttpParts:
     api: ToastyApi
     metrics: ServerMetrics
     gate: ShutdownGate
-    tokens: TokenBook | None
+    credentials: Credentials
     limiters: AgentLimiters | None
 
 
@@ -58,7 +58,7 @@ class HttpEndpoint:
             routes=ROUTES,
             metrics=parts.metrics,
             gate=parts.gate,
-            tokens=parts.tokens,
+            credentials=parts.credentials,
             limiters=parts.limiters,
             max_id_chars=settings.max_id_chars,
             loopback_only=is_loopback(settings.host),

@@ -18,6 +18,7 @@ import grpc
 from aiohttp import web
 
 from toasty_proto import v1
+from toasty_server.access.principal import current_principal
 from toasty_server.errors import InvalidArgument
 from toasty_server.http import sse
 from toasty_server.http.calls import CallChecks, Route, agent_of, set_stream_code
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WAIT_SECONDS = 30.0
 MAX_WAIT_SECONDS = 300.0
-DEFAULT_ANSWER_SOURCE = "http"
+ANSWER_KEY_HEADER = "X-Answer-Key"  # PublishResponse.answerKey of a question published without a credential
 
 ROUTES: dict[str, Route] = {
     "publish": Route(v1.NOTIFICATION_SERVICE_PUBLISH),
@@ -131,31 +132,31 @@ class Handlers:
     async def await_answer(self, request: web.Request) -> web.Response:
         """The outcome of one of the caller's questions, waiting up to ?wait seconds (504 if none yet)."""
         wait = _number(request.query, "wait", DEFAULT_WAIT_SECONDS, 0.0, MAX_WAIT_SECONDS)
-        wanted = v1.AwaitInteractionRequest(notification_id=_path_id(request, ""))
-        return _json(await self.api.await_interaction(agent_of(request), wanted, default_wait=wait))
+        key = request.headers.get(ANSWER_KEY_HEADER, "") or _text(request.query, "answer_key")
+        wanted = v1.AwaitInteractionRequest(notification_id=_path_id(request, ""), answer_key=key)
+        return _json(await self.api.await_interaction(current_principal(), wanted, default_wait=wait))
 
     async def answer(self, request: web.Request) -> web.Response:
         body = parse_body(await request.read())
         answer = message_from_json(v1.AnswerRequest, body)
         answer.notification_id = _path_id(request, answer.notification_id)
-        answer.source = answer.source or DEFAULT_ANSWER_SOURCE
-        return _json(await self.api.answer(agent_of(request), answer))
+        return _json(await self.api.answer(current_principal(), answer))
 
     async def withdraw(self, request: web.Request) -> web.Response:
         body = message_from_json(v1.WithdrawRequest, parse_body(await request.read()))
         body.notification_id = _path_id(request, body.notification_id)
-        return _json(await self.api.withdraw(agent_of(request), body))
+        return _json(await self.api.withdraw(current_principal(), body))
 
     async def status(self, request: web.Request) -> web.Response:
         return _json(self.api.status())
 
     async def log(self, request: web.Request) -> web.Response:
-        self.checks.check_read_as(agent_of(request), "*")
+        self.checks.check_read_as(current_principal(), "*")
         limit = int(_number(request.query, "limit", LOG_SIZE, 1, MAX_LOG_SIZE, whole=True))
         return _json({"deliveries": await self.dashboard.log(limit)})
 
     async def asks(self, request: web.Request) -> web.Response:
-        self.checks.check_read_as(agent_of(request), "*")
+        self.checks.check_read_as(current_principal(), "*")
         return _json({"asks": await self.dashboard.asks()})
 
     async def subscribe(self, request: web.Request) -> web.StreamResponse:
@@ -167,7 +168,7 @@ class Handlers:
             after_sequence=_resume_point(request),
             from_beginning=_flag(query, "from_beginning"),
         )
-        self.checks.check_read_as(agent, wanted.client_id)
+        self.checks.check_read_as(current_principal(), wanted.client_id)
         subscription = self.api.open_subscription(agent, wanted)
         try:
             response = await sse.open_stream(request)
@@ -178,7 +179,7 @@ class Handlers:
 
     async def dashboard_stream(self, request: web.Request) -> web.StreamResponse:
         """Snapshots for the page: one now, another whenever what it shows changes."""
-        self.checks.check_read_as(agent_of(request), "*")
+        self.checks.check_read_as(current_principal(), "*")
         response = await sse.open_stream(request)
         try:
             await self.dashboard.stream(response, self.closing)

@@ -2,15 +2,16 @@
 
 Outermost first: metrics (sees the final status of every call, refusals included) → errors (turns
 exceptions and refusals into statuses) → shutdown gate (refuses new calls while draining) → trace
-(trace id for the logs) → identity (x-agent-id) → auth (tokens, when configured) → rate limit (last,
-so only authenticated calls spend a budget).
+(trace id for the logs) → identity (x-agent-id) → access (the principal from the credential: person
+secret, token, or anonymous) → rate limit (last, so only admitted calls spend a budget).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import grpc
 
-from toasty_server.access.tokens import TokenBook
 from toasty_server.config import Settings
 from toasty_server.interceptors.auth import AuthInterceptor
 from toasty_server.interceptors.errors import ERROR_TABLE, ErrorInterceptor, RateLimited, Unauthenticated
@@ -33,6 +34,9 @@ __all__ = [
     "rate_policy",
 ]
 
+if TYPE_CHECKING:
+    from toasty_server.access.credentials import Credentials
+
 
 def rate_policy(settings: Settings) -> RatePolicy:
     return RatePolicy(
@@ -48,7 +52,7 @@ def build_interceptors(
     settings: Settings,
     metrics: ServerMetrics,
     gate: ShutdownGate,
-    tokens: TokenBook | None = None,
+    credentials: Credentials,
     limiters: AgentLimiters | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain for `settings`, outermost first. Pass `limiters` to share the agents'
@@ -60,8 +64,7 @@ def build_interceptors(
         TraceInterceptor(),
         IdentityInterceptor(settings.max_id_chars),
     ]
-    if tokens is not None:
-        chain.append(AuthInterceptor(tokens, metrics))
+    chain.append(AuthInterceptor(credentials, metrics))
     policy = rate_policy(settings)
     if policy.enabled:
         chain.append(RateLimitInterceptor(limiters if limiters is not None else AgentLimiters(policy), metrics))

@@ -1,8 +1,7 @@
-"""Per-agent tokens: with a token file configured, a call must prove its `x-agent-id`.
+"""Access: every call gets its principal from its credential (`access.credentials`), and a Subscribe is
+checked against the access policy (`access.policy.check_subscribe`).
 
-Runs before the rate limiter, so a caller without the token cannot spend another agent's rate budget.
-A Subscribe must also be for the agent's own client id (or one its grants allow): the token of agent
-A does not let anyone read B's deliveries.
+Runs before the rate limiter, so a caller with a wrong token cannot spend another agent's rate budget.
 """
 
 from __future__ import annotations
@@ -10,12 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import grpc
 
 from toasty_proto import v1
-from toasty_server.access.tokens import AUTHORIZATION_KEY, TokenBook
-from toasty_server.errors import PermissionDenied
+from toasty_server.access.policy import check_subscribe
+from toasty_server.access.principal import Channel, Principal
+from toasty_server.access.tokens import AUTHORIZATION_KEY
+from toasty_server.errors import PermissionDenied, ToastyError
 from toasty_server.interceptors.base import (
     AGENT_ID_KEY,
     Around,
@@ -23,14 +25,16 @@ from toasty_server.interceptors.base import (
     Context,
     Continuation,
     Handler,
-    agent_from,
     is_infrastructure,
     metadata_value,
     refusal,
     wrap,
 )
-from toasty_server.interceptors.errors import Unauthenticated
+from toasty_server.observability.context import ensure_call
 from toasty_server.observability.metrics import ServerMetrics
+
+if TYPE_CHECKING:
+    from toasty_server.access.credentials import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +42,10 @@ SUBSCRIBE_PATH = v1.NOTIFICATION_SERVICE_SUBSCRIBE.path
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """UNAUTHENTICATED without the agent's bearer token; PERMISSION_DENIED for another's client id."""
+    """UNAUTHENTICATED for a bad credential; PERMISSION_DENIED for a Subscribe to others' traffic."""
 
-    def __init__(self, book: TokenBook, metrics: ServerMetrics) -> None:
-        self._book = book
+    def __init__(self, credentials: Credentials, metrics: ServerMetrics) -> None:
+        self._credentials = credentials
         self._metrics = metrics
 
     async def intercept_service(
@@ -51,32 +55,34 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if is_infrastructure(method):
             return await continuation(handler_call_details)
         metadata = handler_call_details.invocation_metadata
-        agent = agent_from(metadata)
-        authorization = metadata_value(metadata, AUTHORIZATION_KEY)
-        if not self._book.authenticate(agent, authorization):
-            self._metrics.auth_refusals.labels(code=grpc.StatusCode.UNAUTHENTICATED.name).inc()
-            log.warning("%s refused: %s token for agent %r", method, "wrong" if authorization else "no", agent)
-            fix = (
-                f"send `{AUTHORIZATION_KEY}: Bearer <token>` with the token of your {AGENT_ID_KEY} "
-                "from the server's TOASTY_TOKEN_FILE (client: token=...)"
+        info = ensure_call(method)
+        try:
+            principal = self._credentials.principal(
+                metadata_value(metadata, AGENT_ID_KEY),
+                metadata_value(metadata, AUTHORIZATION_KEY),
+                Channel.TERMINAL,
+                AGENT_ID_KEY,
             )
-            what = "the token does not match" if authorization else "no bearer token was sent"
-            return refusal(method, Unauthenticated(f"{what} for agent {agent!r}: {fix}"))
+        except ToastyError as exc:
+            self._metrics.auth_refusals.labels(code=grpc.StatusCode.UNAUTHENTICATED.name).inc()
+            log.warning("%s refused: %s", method, exc)
+            return refusal(method, exc)
+        info.principal = principal
+        info.agent_id = principal.agent_id
         handler = await continuation(handler_call_details)
         if handler is None or method != SUBSCRIBE_PATH:
             return handler
-        return wrap(method, handler, self._own_client_id(agent))
+        return wrap(method, handler, self._subscribe_check(principal))
 
-    def _own_client_id(self, agent: str) -> Around:
+    def _subscribe_check(self, principal: Principal) -> Around:
         @asynccontextmanager
         async def check(record: CallRecord, context: Context) -> AsyncIterator[None]:
             client_id = getattr(record.request, "client_id", "") or ""
-            if not self._book.may_subscribe_as(agent, client_id):
+            try:
+                check_subscribe(principal, client_id, self._credentials.book)
+            except PermissionDenied:
                 self._metrics.auth_refusals.labels(code=grpc.StatusCode.PERMISSION_DENIED.name).inc()
-                raise PermissionDenied(
-                    f"agent {agent!r} may not subscribe as client_id {client_id!r}: subscribe as yourself "
-                    "(leave client_id empty) or list it for this agent in TOASTY_SUBSCRIBE_GRANTS"
-                )
+                raise
             yield
 
         return check

@@ -11,6 +11,10 @@ import re
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from toasty_server.access.principal import Principal
 
 TRACEPARENT_KEY = "traceparent"
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
@@ -25,6 +29,7 @@ class CallInfo:
     trace_id: str
     agent_id: str = ""
     notification_id: str = ""
+    principal: Principal | None = None  # set by the access check (gRPC interceptor, HTTP middleware)
 
 
 _CALL: ContextVar[CallInfo | None] = ContextVar("toasty_call", default=None)
@@ -61,7 +66,7 @@ def begin_item(notification_id: str) -> None:
     info = _CALL.get()
     if info is not None:
         printable = notification_id if notification_id.isprintable() else ""
-        _CALL.set(CallInfo(info.method, info.trace_id, info.agent_id, printable))
+        _CALL.set(CallInfo(info.method, info.trace_id, info.agent_id, printable, info.principal))
 
 
 def trace_id_from(traceparent: str) -> str:

@@ -8,6 +8,7 @@ turns them into its own status with the one error table, `interceptors.errors.ma
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ from google.protobuf.message import Message
 
 from toasty_proto import v1
 from toasty_server import __version__
+from toasty_server.access.principal import Principal, current_principal
 from toasty_server.broker import Broker, LogReset, RetentionGap, Subscription
 from toasty_server.errors import FailedPrecondition
 from toasty_server.render.dispatcher import Renderer
@@ -81,7 +83,9 @@ class ToastyApi:
             notification.id = uuid.uuid4().hex
             if notification_wire is not None:
                 notification_wire.id = notification.id  # type: ignore[attr-defined]  # (a generated upb field)
-        ask = self.interactions.ask_for(notification, publisher)
+        # A caller without a credential proves a question is its own with this key; its id is only a claim.
+        answer_key = "" if current_principal().proved else secrets.token_urlsafe(24)
+        ask = self.interactions.ask_for(notification, publisher, answer_key)
         if ask is not None and self.broker.asks.get(notification.id) is not None:
             raise FailedPrecondition(
                 f"notification.id {notification.id!r} is already waiting for an answer; use a new id"
@@ -107,6 +111,7 @@ class ToastyApi:
             sequence=outcome.sequence,
             queued_subscribers=outcome.queued_subscribers,
             toast_requested=toast_requested,
+            answer_key=answer_key if ask is not None else "",
         )
 
     # -- subscribing -------------------------------------------------------------------------------------
@@ -143,24 +148,26 @@ class ToastyApi:
     # -- interactions ------------------------------------------------------------------------------------
 
     async def await_interaction(
-        self, caller: str, request: v1.AwaitInteractionRequest, default_wait: float | None = None
+        self, caller: Principal, request: v1.AwaitInteractionRequest, default_wait: float | None = None
     ) -> v1.InteractionEvent:
-        """The outcome of one of the caller's Interactive notifications, waiting for it if needed."""
+        """The outcome of one of the caller's Interactive notifications (any, for the person)."""
         self.validator.identifier("notification_id", request.notification_id, required=True)
         wait = request.timeout_seconds if request.timeout_seconds > 0 else default_wait
-        return await self.interactions.await_outcome(request.notification_id, caller, wait)
+        return await self.interactions.await_outcome(request.notification_id, caller, wait, request.answer_key)
 
-    async def withdraw(self, caller: str, request: v1.WithdrawRequest) -> v1.WithdrawResponse:
+    async def withdraw(self, caller: Principal, request: v1.WithdrawRequest) -> v1.WithdrawResponse:
         self.validator.identifier("notification_id", request.notification_id, required=True)
-        return v1.WithdrawResponse(withdrawn=await self.interactions.withdraw(request.notification_id, caller))
+        withdrawn = await self.interactions.withdraw(request.notification_id, caller, request.answer_key)
+        return v1.WithdrawResponse(withdrawn=withdrawn)
 
-    async def answer(self, caller: str, request: v1.AnswerRequest) -> v1.AnswerResponse:
+    async def answer(self, caller: Principal, request: v1.AnswerRequest) -> v1.AnswerResponse:
         self.validator.identifier("notification_id", request.notification_id, required=True)
-        self.validator.identifier("source", request.source)
         for key, value in request.inputs.items():
             self.validator.text(f"inputs[{key!r}]", value)
-        log.info("answer to %s from %s via %s", request.notification_id, caller, request.source or "console")
-        return v1.AnswerResponse(accepted=await self.interactions.answer(request))
+        log.info(
+            "answer to %s from %s (%s) via %s", request.notification_id, caller.agent_id, caller.role, caller.channel
+        )
+        return v1.AnswerResponse(accepted=await self.interactions.answer(request, caller))
 
     # -- status ------------------------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from toasty_proto import v1
+from toasty_server.access.policy import answer_mailbox, check_owner_or_person, key_digest
+from toasty_server.access.principal import Principal
 from toasty_server.broker import Broker
 from toasty_server.errors import DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied
 from toasty_server.render.backend import Interaction, InteractionKind
@@ -53,8 +55,9 @@ class InteractionCoordinator:
 
     # -- publishing side -------------------------------------------------------------------------------
 
-    def ask_for(self, notification: v1.Notification, publisher: str) -> Ask | None:
-        """The ask an Interactive notification registers (None for other payloads)."""
+    def ask_for(self, notification: v1.Notification, publisher: str, answer_key: str) -> Ask | None:
+        """The ask an Interactive notification registers (None for other payloads); `answer_key` is the
+        secret returned to the publisher that proves the question is its own (access.policy)."""
         payload = notification.interactive
         if payload is None:
             return None
@@ -65,6 +68,7 @@ class InteractionCoordinator:
             deadline=time.time() + (min(timeout, self.longest_wait) if timeout else self.longest_wait),
             button_ids=tuple(b.id for b in payload.buttons),
             input_ids=tuple(i.id for i in payload.text_inputs) + tuple(s.id for s in payload.selection_inputs),
+            owner_key=key_digest(answer_key) if answer_key else "",
         )
 
     def want_receipt(self, notification_id: str) -> None:
@@ -96,7 +100,7 @@ class InteractionCoordinator:
         if ask is None:
             return False
 
-        encode = delivery_encoder(target=ask.publisher, interaction=event)
+        encode = delivery_encoder(target=answer_mailbox(ask), interaction=event)
         decided = await self._broker.resolve(notification_id, bytes(event), encode)
         if decided is None:
             return False
@@ -106,15 +110,16 @@ class InteractionCoordinator:
         await self._renderer.withdraw(notification_id)
         return True
 
-    async def answer(self, request: v1.AnswerRequest) -> bool:
-        """A person's answer given outside the desktop (terminal, web page)."""
-        ask = await self._known_ask(request.notification_id)
-        if ask is None:
+    async def answer(self, request: v1.AnswerRequest, caller: Principal) -> bool:
+        """A person's answer given outside the desktop (terminal, web page), or the asking agent resolving
+        its own question. The source is the channel it came through, never what the caller says."""
+        ask, still_open = await self._known_ask(request.notification_id)
+        check_owner_or_person(caller, ask, request.answer_key, "answer")
+        source = caller.channel.value if caller.is_person else "agent"
+        if not still_open:
             return False  # already decided
         if request.dismiss:
-            return await self.record(
-                request.notification_id, v1.InteractionKind.DISMISSED, backend=request.source or "console"
-            )
+            return await self.record(request.notification_id, v1.InteractionKind.DISMISSED, backend=source)
         if request.button_id not in ask.button_ids:
             choices = ", ".join(ask.button_ids)
             raise InvalidArgument(
@@ -128,45 +133,50 @@ class InteractionCoordinator:
         return await self.record(
             request.notification_id,
             v1.InteractionKind.BUTTON,
-            backend=request.source or "console",
+            backend=source,
             button_id=request.button_id,
             inputs=dict(request.inputs),
         )
 
-    async def withdraw(self, notification_id: str, caller: str) -> bool:
+    async def withdraw(self, notification_id: str, caller: Principal, answer_key: str = "") -> bool:
         """Take the toast down; an open ask ends as WITHDRAWN. False if it was already decided."""
         ask = self._broker.asks.get(notification_id)
-        if ask is not None and ask.publisher != caller:
-            raise PermissionDenied(f"notification {notification_id} was published by another agent")
         if ask is None:
-            if await self._broker.store.ask_outcome(notification_id) is not None:
-                return False  # a question already decided
-            await self._check_plain_toast(notification_id, caller)
+            found = await self._broker.store.ask_outcome(notification_id)
+            if found is not None:  # a question already decided: still only its asker (or the person) may
+                check_owner_or_person(caller, found[0], answer_key, "withdraw")
+                return False
+            await self._check_publisher(notification_id, caller)
             await self._renderer.withdraw(notification_id)
             return True  # a plain toast: taken down if it was still shown
+        check_owner_or_person(caller, ask, answer_key, "withdraw")
         await self._renderer.withdraw(notification_id)
         return await self.record(notification_id, v1.InteractionKind.WITHDRAWN, backend="publisher")
 
-    async def _check_plain_toast(self, notification_id: str, caller: str) -> None:
-        """NOT_FOUND when the log holds no such notification; PERMISSION_DENIED when another agent
-        published it."""
-        publishers = {e.publisher for e in await self._broker.store.entries_for(notification_id)}
+    async def _check_publisher(self, notification_id: str, caller: Principal) -> None:
+        """A plain toast: NOT_FOUND when the log has no such notification; only its publisher (by the
+        id it called with) or the person may take it down."""
+        entries = await self._broker.store.entries_for(notification_id)
+        publishers = {e.publisher for e in entries if e.publisher}
         if not publishers:
             raise NotFound(f"no notification with id {notification_id!r} is retained; nothing to withdraw")
-        if caller not in publishers:
-            raise PermissionDenied(f"notification {notification_id} was published by another agent")
+        if not caller.is_person and caller.agent_id not in publishers:
+            raise PermissionDenied(
+                f"{caller.agent_id!r} may not withdraw notification {notification_id!r}: another agent published it"
+            )
 
-    async def await_outcome(self, notification_id: str, caller: str, max_wait: float | None) -> v1.InteractionEvent:
+    async def await_outcome(
+        self, notification_id: str, caller: Principal, max_wait: float | None, answer_key: str = ""
+    ) -> v1.InteractionEvent:
         """The outcome of an ask, waiting for it if needed (resumable after reconnects and restarts)."""
         outcome = self._broker.asks.recent_outcome(notification_id)
         ask = self._broker.asks.get(notification_id)
-        if outcome is None and ask is None:
+        if ask is None:
             found = await self._broker.store.ask_outcome(notification_id)
             if found is None:
                 raise NotFound(f"no Interactive notification with id {notification_id!r} is retained")
-            ask, outcome = found
-        if ask is not None and ask.publisher != caller:
-            raise PermissionDenied(f"notification {notification_id} was published by another agent")
+            ask, outcome = found[0], outcome if outcome is not None else found[1]
+        check_owner_or_person(caller, ask, answer_key, "read the answer to")
         if outcome is None:
             try:
                 outcome = await asyncio.wait_for(self._broker.asks.wait(notification_id), max_wait)
@@ -174,11 +184,15 @@ class InteractionCoordinator:
                 raise DeadlineExceeded(f"no answer to {notification_id} yet; await it again") from None
         return v1.InteractionEvent.FromString(outcome)
 
-    async def _known_ask(self, notification_id: str) -> Ask | None:
+    async def _known_ask(self, notification_id: str) -> tuple[Ask, bool]:
+        """The ask (open or decided) and whether it is still open; NOT_FOUND when none is retained."""
         ask = self._broker.asks.get(notification_id)
-        if ask is None and await self._broker.store.ask_outcome(notification_id) is None:
+        if ask is not None:
+            return ask, True
+        found = await self._broker.store.ask_outcome(notification_id)
+        if found is None:
             raise NotFound(f"no Interactive notification with id {notification_id!r} is retained")
-        return ask
+        return found[0], found[1] is None
 
     # -- callbacks from the renderer and the deadline timers ----------------------------------------------
 

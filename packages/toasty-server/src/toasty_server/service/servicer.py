@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 
 from toasty_proto import v1
+from toasty_server.access.principal import current_principal
 from toasty_server.service.api import ToastyApi
 from toasty_server.service.context import abort, agent_id
 from toasty_server.service.decoding import Undecodable, WithWire
@@ -43,13 +44,13 @@ class NotificationServicer:
         return await self.api.send_notification(self._agent(context), request)
 
     async def await_interaction(self, request: v1.AwaitInteractionRequest, context: Context) -> v1.InteractionEvent:
-        return await self.api.await_interaction(self._agent(context), request, context.time_remaining())
+        return await self.api.await_interaction(current_principal(), request, context.time_remaining())
 
     async def withdraw(self, request: v1.WithdrawRequest, context: Context) -> v1.WithdrawResponse:
-        return await self.api.withdraw(self._agent(context), request)
+        return await self.api.withdraw(current_principal(), request)
 
     async def answer(self, request: v1.AnswerRequest, context: Context) -> v1.AnswerResponse:
-        return await self.api.answer(self._agent(context), request)
+        return await self.api.answer(current_principal(), request)
 
     async def get_status(self, request: v1.StatusRequest, context: Context) -> v1.StatusResponse:
         return self.api.status()

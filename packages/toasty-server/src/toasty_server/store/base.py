@@ -20,6 +20,7 @@ class Ask:
     deadline: float = 0.0  # unix seconds after which it times out; 0 = never
     button_ids: tuple[str, ...] = ()
     input_ids: tuple[str, ...] = ()
+    owner_key: str = ""  # SHA-256 hex of the answer_key returned to the publisher (access.policy)
 
 
 @dataclass(frozen=True, slots=True)

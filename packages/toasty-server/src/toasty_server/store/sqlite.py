@@ -48,9 +48,12 @@ CREATE TABLE IF NOT EXISTS asks (
     deadline REAL NOT NULL,
     button_ids TEXT NOT NULL,
     input_ids TEXT NOT NULL,
-    outcome BLOB
+    outcome BLOB,
+    owner_key TEXT NOT NULL DEFAULT ''
 );
 """
+# Columns added after the first release, for databases created before them: (table, column, definition).
+_ADDED_COLUMNS = (("asks", "owner_key", "TEXT NOT NULL DEFAULT ''"),)
 
 _READ_AFTER = """
 SELECT seq, target, published_at, notification_id, payload, publisher, idempotency_key FROM (
@@ -165,6 +168,9 @@ class SQLiteStore:
                 raise StoreCorrupt(f"{self._path} is damaged ({check}); move it away to start afresh.")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
+            for table, column, definition in _ADDED_COLUMNS:
+                if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             # this file's log id, made once: a new (or another) file is another log, whatever its sequences
@@ -215,7 +221,7 @@ class SQLiteStore:
                 if asks:
                     conn.executemany(
                         "INSERT OR REPLACE INTO asks (notification_id, publisher, published_at, deadline, button_ids,"
-                        " input_ids) VALUES (?, ?, ?, ?, ?, ?)",
+                        " input_ids, owner_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [
                             (
                                 a.notification_id,
@@ -224,6 +230,7 @@ class SQLiteStore:
                                 a.deadline,
                                 json.dumps(a.button_ids),
                                 json.dumps(a.input_ids),
+                                a.owner_key,
                             )
                             for a, at in asks
                         ],
@@ -259,7 +266,8 @@ class SQLiteStore:
 
     def _pending_asks_sync(self) -> list[Ask]:
         rows = self._conn().execute(
-            "SELECT notification_id, publisher, deadline, button_ids, input_ids FROM asks WHERE outcome IS NULL"
+            "SELECT notification_id, publisher, deadline, button_ids, input_ids, owner_key FROM asks"
+            " WHERE outcome IS NULL"
         )
         return [_ask(*row) for row in rows]
 
@@ -267,13 +275,13 @@ class SQLiteStore:
         row = (
             self._conn()
             .execute(
-                "SELECT notification_id, publisher, deadline, button_ids, input_ids, outcome FROM asks"
+                "SELECT notification_id, publisher, deadline, button_ids, input_ids, owner_key, outcome FROM asks"
                 " WHERE notification_id = ?",
                 (notification_id,),
             )
             .fetchone()
         )
-        return None if row is None else (_ask(*row[:5]), row[5])
+        return None if row is None else (_ask(*row[:6]), row[6])
 
     def _find_idempotent_sync(self, publisher: str, key: str) -> tuple[str, int] | None:
         row = (
@@ -301,8 +309,8 @@ def _read_only_hint(path: Path) -> str:
     return ""
 
 
-def _ask(notification_id: str, publisher: str, deadline: float, buttons: str, inputs: str) -> Ask:
-    return Ask(notification_id, publisher, deadline, tuple(json.loads(buttons)), tuple(json.loads(inputs)))
+def _ask(notification_id: str, publisher: str, deadline: float, buttons: str, inputs: str, owner_key: str) -> Ask:
+    return Ask(notification_id, publisher, deadline, tuple(json.loads(buttons)), tuple(json.loads(inputs)), owner_key)
 
 
 @contextlib.contextmanager

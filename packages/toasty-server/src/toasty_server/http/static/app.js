@@ -317,13 +317,31 @@
 
   // -- start ----------------------------------------------------------------------------------------------
 
+  // `toasty page` opens /#token=<the person secret>: keep it for this tab only, and take it out of the
+  // address bar (and so out of the history) at once.
+  function takeTokenFromLink() {
+    const fragment = new URLSearchParams(window.location.hash.slice(1));
+    const token = fragment.get("token");
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    takeTokenFromLink();
     const { agentId, token } = identity();
     $("agent-id").value = agentId;
     $("token").value = token;
     $("identity-save").addEventListener("click", () => {
       localStorage.setItem(AGENT_KEY, $("agent-id").value.trim() || "web");
       sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+      retryMs = RETRY_MIN_MS;
+      connect();
+    });
+    window.addEventListener("hashchange", () => {
+      if (!new URLSearchParams(window.location.hash.slice(1)).get("token")) return;
+      takeTokenFromLink();
+      $("token").value = identity().token;
       retryMs = RETRY_MIN_MS;
       connect();
     });
