@@ -162,13 +162,17 @@ class Broker:
         finally:
             del self._inflight_keys[key]
 
-    async def resolve(self, notification_id: str, outcome: bytes, encode: Encoder) -> PublishOutcome | None:
-        """Record an ask's one outcome and deliver it to the asking agent; None if already decided."""
+    async def resolve(
+        self, notification_id: str, outcome: bytes, encode: Encoder, target: Callable[[Ask], str] | None = None
+    ) -> PublishOutcome | None:
+        """Record an ask's one outcome and deliver it to `target(ask)` (default: the asking agent's
+        mailbox); None if already decided."""
         ask = self.asks.claim(notification_id)
         if ask is None:
             return None
+        mailbox = ask.publisher if target is None else target(ask)
         try:
-            return await self._append(ask.publisher, notification_id, encode, publisher=ask.publisher, outcome=outcome)
+            return await self._append(mailbox, notification_id, encode, publisher=ask.publisher, outcome=outcome)
         except BaseException:
             self.asks.release(notification_id)
             raise

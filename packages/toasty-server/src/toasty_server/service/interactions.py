@@ -101,7 +101,7 @@ class InteractionCoordinator:
             return False
 
         encode = delivery_encoder(target=answer_mailbox(ask), interaction=event)
-        decided = await self._broker.resolve(notification_id, bytes(event), encode)
+        decided = await self._broker.resolve(notification_id, bytes(event), encode, target=answer_mailbox)
         if decided is None:
             return False
         log.info("notification %s answered: %s %s via %s", notification_id, kind.name, button_id, backend)

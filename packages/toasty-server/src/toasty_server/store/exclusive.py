@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
 from pathlib import Path
 from typing import IO
+
+log = logging.getLogger(__name__)
 
 LOCK_NAME = "toasty-server.lock"
 ATTEMPTS = 5
@@ -69,10 +72,13 @@ class HubLock:
         if self._handle is None:
             return
         record = {"pid": os.getpid(), "address": address, "started_unix": int(time.time())}
-        self._handle.seek(0)
-        self._handle.truncate()
-        self._handle.write(json.dumps(record))
-        self._handle.flush()
+        try:
+            self._handle.seek(0)
+            self._handle.truncate()
+            self._handle.write(json.dumps(record))
+            self._handle.flush()
+        except OSError as exc:  # a full disk: the lock holds all the same, only the holder's note is missing
+            log.warning("could not note this hub in %s: %s", self.path, exc.strerror)
 
     def release(self) -> None:
         if self._handle is None:
