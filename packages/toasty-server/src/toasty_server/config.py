@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     max_buttons: int = Field(5, ge=0, le=5, description="Buttons per Interactive toast (Windows allows 5).")
     max_inputs: int = Field(5, ge=0, le=5, description="Inputs per Interactive toast (Windows allows 5).")
     max_choices: int = Field(20, ge=1, description="Choices per selection input.")
+    launch_url_schemes: list[str] = Field(
+        ["http", "https"],
+        description="URL schemes a toast's launch_url may use (never javascript: or file: unless listed).",
+    )
+    max_await_seconds: float = Field(
+        300.0, gt=0, description="Longest one AwaitInteraction call waits; longer asks are awaited again."
+    )
+    max_open_questions_per_agent: int = Field(
+        100, ge=1, description="Questions one agent may have waiting for an answer at once."
+    )
 
     # Desktop
     renderer: Literal["auto", "windows", "freedesktop", "console", "none"] = Field(

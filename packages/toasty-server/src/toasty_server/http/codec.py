@@ -36,15 +36,45 @@ _INTEGER_TEXT = re.compile(r"-?[0-9]+")
 _FLOAT_WORDS = frozenset({"NaN", "Infinity", "-Infinity"})
 
 
+# The deepest a valid request goes is about 6 (a publish's selection choices); protobuf's own JSON parser
+# stops at 100. Anything deeper is refused before parsing.
+MAX_JSON_DEPTH = 32
+
+
 def parse_body(raw: bytes) -> Any:
     """The request body as JSON (an empty body is `{}`), whatever Content-Type claims: `curl -d` sends
     form encoding by default, and the one-line publish must work."""
     if not raw.strip():
         return {}
+    if _nesting(raw) > MAX_JSON_DEPTH:
+        raise InvalidArgument("body", f"nests arrays and objects deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidArgument("body", f"is not valid JSON ({exc}); send a JSON object") from None
+
+
+def _nesting(raw: bytes) -> int:
+    """How deep `[` and `{` nest outside strings: checked before parsing, since the parser and the
+    walks after it recurse (a deep body would otherwise end in RecursionError, a 500)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def message_from_json(cls: type[M], data: Any, path: str = "") -> M:

@@ -11,14 +11,20 @@ import logging
 import socket
 import ssl
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
+from toasty_server.access.hosts import is_loopback
+
 if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
     from toasty_server.config import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +52,20 @@ def start_metrics(registry: CollectorRegistry, settings: Settings) -> MetricsEnd
         return None
     log.info("metrics at %s", endpoint.url)
     return endpoint
+
+
+def _loopback_hosts_only(app: WSGIApplication) -> WSGIApplication:
+    """Refuse a request naming a non-loopback host, as the web page does: through DNS rebinding a web page
+    elsewhere could otherwise read the metrics (agent and client ids among them) of a loopback server."""
+
+    def checked(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        host = environ.get("HTTP_HOST", "")
+        if host and not is_loopback(urlsplit(f"//{host}").hostname or ""):
+            start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"this metrics endpoint only answers to localhost\n"]
+        return app(environ, start_response)
+
+    return checked
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -89,7 +109,10 @@ class MetricsEndpoint:
         # "localhost" may resolve to ::1 only; scrapers and users mostly mean 127.0.0.1.
         bind = "127.0.0.1" if host == "localhost" else host.strip("[]")
         server_class = _Server6 if ":" in bind else _Server
-        httpd = make_server(bind, port, make_wsgi_app(registry), server_class, handler_class=_QuietHandler)
+        app = make_wsgi_app(registry)
+        if is_loopback(bind):
+            app = _loopback_hosts_only(app)
+        httpd = make_server(bind, port, app, server_class, handler_class=_QuietHandler)
         if certfile is not None and keyfile is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(certfile, keyfile)

@@ -38,6 +38,7 @@ class ToastyApi:
         self.renderer = renderer
         self.validator = validator
         self.interactions = interactions
+        self._waiters: dict[str, int] = {}  # agent id -> AwaitInteraction calls waiting now
 
     # -- publishing --------------------------------------------------------------------------------------
 
@@ -90,6 +91,8 @@ class ToastyApi:
             raise FailedPrecondition(
                 f"notification.id {notification.id!r} is already waiting for an answer; use a new id"
             )
+        if ask is not None:
+            self._check_open_questions(publisher)
 
         # Serialized once per publish; every subscriber stream gets these same bytes.
         payload = notification if notification_wire is None else notification_wire.SerializeToString()
@@ -113,6 +116,14 @@ class ToastyApi:
             toast_requested=toast_requested,
             answer_key=answer_key if ask is not None else "",
         )
+
+    def _check_open_questions(self, publisher: str) -> None:
+        limit = self.validator.limits.open_questions
+        if sum(1 for a in self.broker.asks.pending() if a.publisher == publisher) >= limit:
+            raise FailedPrecondition(
+                f"agent {publisher!r} already has {limit} questions waiting for an answer "
+                "(TOASTY_MAX_OPEN_QUESTIONS_PER_AGENT); wait for an answer or withdraw one"
+            )
 
     # -- subscribing -------------------------------------------------------------------------------------
 
@@ -152,8 +163,20 @@ class ToastyApi:
     ) -> v1.InteractionEvent:
         """The outcome of one of the caller's Interactive notifications (any, for the person)."""
         self.validator.identifier("notification_id", request.notification_id, required=True)
-        wait = request.timeout_seconds if request.timeout_seconds > 0 else default_wait
-        return await self.interactions.await_outcome(request.notification_id, caller, wait, request.answer_key)
+        wait = self.validator.wait_seconds("timeout_seconds", request.timeout_seconds, default_wait)
+        waiting = self._waiters.get(caller.agent_id, 0)
+        if waiting >= self.validator.limits.open_questions:
+            raise FailedPrecondition(
+                f"{waiting} AwaitInteraction calls of agent {caller.agent_id!r} are already waiting "
+                "(TOASTY_MAX_OPEN_QUESTIONS_PER_AGENT); let one finish first"
+            )
+        self._waiters[caller.agent_id] = waiting + 1
+        try:
+            return await self.interactions.await_outcome(request.notification_id, caller, wait, request.answer_key)
+        finally:
+            left = self._waiters.pop(caller.agent_id) - 1
+            if left:
+                self._waiters[caller.agent_id] = left
 
     async def withdraw(self, caller: Principal, request: v1.WithdrawRequest) -> v1.WithdrawResponse:
         self.validator.identifier("notification_id", request.notification_id, required=True)

@@ -37,6 +37,9 @@ class Limits:
     buttons: int = 5
     inputs: int = 5
     choices: int = 20
+    launch_url_schemes: frozenset[str] = frozenset({"http", "https"})
+    await_seconds: float = 300.0
+    open_questions: int = 100  # per agent, and as many AwaitInteraction calls waiting at once
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -47,6 +50,9 @@ class Limits:
             buttons=settings.max_buttons,
             inputs=settings.max_inputs,
             choices=settings.max_choices,
+            launch_url_schemes=frozenset(s.lower() for s in settings.launch_url_schemes),
+            await_seconds=settings.max_await_seconds,
+            open_questions=settings.max_open_questions_per_agent,
         )
 
 
@@ -70,6 +76,14 @@ class Validator:
                 field, f"{value[:40]!r} has characters outside letters, digits and . _ : @ / - (start alphanumeric)"
             )
 
+    def wait_seconds(self, field: str, value: float, default: float | None) -> float:
+        """A caller's wait: finite and not negative (0 = `default`), capped at the await limit."""
+        if not math.isfinite(value) or value < 0:
+            raise InvalidArgument(field, f"{value!r} is not a number of seconds >= 0 (0 = the call's deadline)")
+        if value:
+            return min(value, self.limits.await_seconds)
+        return self.limits.await_seconds if default is None else min(max(default, 0.0), self.limits.await_seconds)
+
     def client_id(self, field: str, value: str) -> None:
         self.identifier(field, value)
 
@@ -89,7 +103,7 @@ class Validator:
         if n.display_seconds > MAX_DISPLAY_SECONDS:
             raise InvalidArgument(f"{field}.display_seconds", f"must be at most {MAX_DISPLAY_SECONDS}")
         if n.launch_url:
-            self.url(f"{field}.launch_url", n.launch_url, schemes=None)
+            self.url(f"{field}.launch_url", n.launch_url, schemes=self.limits.launch_url_schemes, host=False)
         kind, payload = betterproto2.which_one_of(n, "payload")
         if payload is None:
             raise InvalidArgument(f"{field}.payload", "set one of text_message, image_text, interactive, progress")
@@ -125,14 +139,15 @@ class Validator:
         self.text(f"{where}.body_text_line1", line1)
         self.text(f"{where}.body_text_line2", line2)
 
-    def url(self, field: str, value: str, *, schemes: frozenset[str] | None) -> None:
+    def url(self, field: str, value: str, *, schemes: frozenset[str] | None, host: bool = True) -> None:
         if len(value) > MAX_URL_CHARS:
             raise InvalidArgument(field, f"is longer than {MAX_URL_CHARS} characters")
         parts = urlsplit(value)
-        if not parts.scheme or (schemes is not None and parts.scheme not in schemes):
+        if not parts.scheme or (schemes is not None and parts.scheme.lower() not in schemes):
             allowed = " or ".join(sorted(schemes)) if schemes else "a scheme"
-            raise InvalidArgument(field, f"{value[:60]!r} must be a URL with {allowed}")
-        if schemes and not parts.netloc:
+            setting = " (TOASTY_LAUNCH_URL_SCHEMES lists the allowed ones)" if not host else ""
+            raise InvalidArgument(field, f"{value[:60]!r} must be a URL with {allowed}{setting}")
+        if host and schemes and not parts.netloc:
             raise InvalidArgument(field, f"{value[:60]!r} has no host")
 
     def image(self, field: str, image: v1.Image) -> None:
