@@ -1,10 +1,13 @@
-"""The bounded image cache against a real HTTP server on 127.0.0.1."""
+"""The bounded image cache against a real HTTP server on 127.0.0.1 (so most caches here may fetch private hosts)."""
 
 from __future__ import annotations
 
 import asyncio
 import http.server
+import ipaddress
+import logging
 import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -15,8 +18,16 @@ from typing import Any
 
 import pytest
 
+from toasty_server.config import Settings
 from toasty_server.render.dispatcher import Renderer
-from toasty_server.render.images import ImageCache, ImageFetchError, image_extension
+from toasty_server.render.images import (
+    AddressCheck,
+    ImageCache,
+    ImageFetchError,
+    IPAddress,
+    address_problem,
+    image_extension,
+)
 from toasty_server.render.spec import ImageSpec, Kind, ToastSpec
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"p" * 1000
@@ -27,11 +38,13 @@ WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"w" * 1000
 
 @dataclass
 class ImageServer:
-    """Routes: /png /jpeg /gif /webp /html /big (Content-Length) /endless (no length) /slow /missing."""
+    """Routes: /png /jpeg /gif /webp /html /big (Content-Length) /endless (no length) /slow /missing,
+    /redirect-file (to file:) and /redirect-png (to /png on this same loopback server)."""
 
     base: str = ""
     hits: Counter[str] = field(default_factory=Counter)
     sent: Counter[str] = field(default_factory=Counter)  # bytes written per path
+    host_headers: list[str] = field(default_factory=list)
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
@@ -46,6 +59,7 @@ def images() -> Iterator[ImageServer]:
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
             state.hits[path] += 1
+            state.host_headers.append(self.headers.get("Host", ""))
             if path in bodies or path.startswith("/png-"):
                 body = bodies.get(path, PNG)
                 self._head(len(body))
@@ -65,6 +79,10 @@ def images() -> Iterator[ImageServer]:
             elif path == "/redirect-file":
                 self.send_response(302)
                 self.send_header("Location", "file:///etc/passwd")
+                self.end_headers()
+            elif path == "/redirect-png":
+                self.send_response(302)
+                self.send_header("Location", state.url("/png"))
                 self.end_headers()
             else:
                 self.send_error(404)
@@ -98,8 +116,34 @@ def images() -> Iterator[ImageServer]:
     httpd.server_close()
 
 
-def make_cache(tmp_path: Path, *, total: int = 100_000, file: int = 5_000, timeout: float = 5.0) -> ImageCache:
-    return ImageCache(tmp_path / "images", max_total_bytes=total, max_file_bytes=file, timeout_seconds=timeout)
+def make_cache(
+    tmp_path: Path,
+    *,
+    total: int = 100_000,
+    file: int = 5_000,
+    timeout: float = 5.0,
+    fetch_private: bool = True,  # the test server is on 127.0.0.1
+    address_check: AddressCheck = address_problem,
+) -> ImageCache:
+    return ImageCache(
+        tmp_path / "images",
+        max_total_bytes=total,
+        max_file_bytes=file,
+        timeout_seconds=timeout,
+        fetch_private=fetch_private,
+        address_check=address_check,
+    )
+
+
+def public_first_time() -> AddressCheck:
+    """The real check, except that the first address looked at counts as public (a stand-in for a
+    public host, with no public network in tests)."""
+    passes = [True]
+
+    def check(address: IPAddress) -> str | None:
+        return None if passes and passes.pop() else address_problem(address)
+
+    return check
 
 
 async def test_download_then_hit(tmp_path: Path, images: ImageServer) -> None:
@@ -203,25 +247,30 @@ async def test_existing_folder_is_trimmed_oldest_first(tmp_path: Path, images: I
     assert [p.exists() for p in paths] == [False, True, True]
 
 
+class Recorder:
+    """A desktop backend that keeps what it was asked to show."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.shown: list[ToastSpec] = []
+
+    async def start(self, sink: object) -> None:
+        return None
+
+    async def show(self, toast: ToastSpec) -> None:
+        self.shown.append(toast)
+
+    async def withdraw(self, notification_id: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
 async def test_renderer_uses_the_cached_path(tmp_path: Path, images: ImageServer) -> None:
-    shown: list[ToastSpec] = []
-
-    class Recorder:
-        name = "recorder"
-
-        async def start(self, sink: object) -> None:
-            return None
-
-        async def show(self, toast: ToastSpec) -> None:
-            shown.append(toast)
-
-        async def withdraw(self, notification_id: str) -> None:
-            return None
-
-        async def close(self) -> None:
-            return None
-
-    renderer = Renderer([Recorder()], image_resolver=make_cache(tmp_path).resolve)
+    recorder = Recorder()
+    renderer = Renderer([recorder], image_resolver=make_cache(tmp_path).resolve)
     await renderer.start()
     try:
         ok = ToastSpec("n1", "a", Kind.IMAGE_TEXT, "T", image=ImageSpec(None, url=images.url("/png")))
@@ -230,8 +279,94 @@ async def test_renderer_uses_the_cached_path(tmp_path: Path, images: ImageServer
         assert (await renderer.show(bad)).shown
     finally:
         await renderer.close()
-    assert shown[0].image is not None
-    assert shown[0].image.path is not None
-    assert shown[0].image.path.read_bytes() == PNG
-    assert shown[1].image is None
+    assert recorder.shown[0].image is not None
+    assert recorder.shown[0].image.path is not None
+    assert recorder.shown[0].image.path.read_bytes() == PNG
+    assert recorder.shown[1].image is None
     assert renderer.failed["image_download"] == 1
+
+
+async def test_loopback_refused_by_default(tmp_path: Path, images: ImageServer) -> None:
+    with pytest.raises(ImageFetchError, match=r"host '127\.0\.0\.1' is a loopback address: not fetched"):
+        await make_cache(tmp_path, fetch_private=False).resolve(images.url("/png"))
+    assert images.hits == {}  # refused before connecting
+
+
+async def test_localhost_name_refused(tmp_path: Path, images: ImageServer) -> None:
+    url = images.url("/png").replace("127.0.0.1", "localhost")
+    with pytest.raises(ImageFetchError, match=r"host 'localhost' is a loopback address \((127\.0\.0\.1|::1)\)"):
+        await make_cache(tmp_path, fetch_private=False).resolve(url)
+    assert images.hits == {}
+
+
+async def test_redirect_to_loopback_refused(tmp_path: Path, images: ImageServer) -> None:
+    cache = make_cache(tmp_path, fetch_private=False, address_check=public_first_time())
+    with pytest.raises(ImageFetchError, match="loopback address"):
+        await cache.resolve(images.url("/redirect-png"))
+    assert (images.hits["/redirect-png"], images.hits["/png"]) == (1, 0)  # first hop allowed, second refused
+
+
+async def test_connects_to_the_checked_address_not_a_second_lookup(
+    tmp_path: Path, images: ImageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name answers 127.0.0.1 (declared public here) once, then an unreachable address."""
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"])
+
+    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+        return real(next(answers, "192.0.2.1") if host == "rebind.test" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    cache = make_cache(tmp_path, fetch_private=False, address_check=public_first_time(), timeout=2.0)
+    path = await cache.resolve(images.url("/png").replace("127.0.0.1", "rebind.test"))
+    assert path.read_bytes() == PNG
+    assert images.host_headers == [images.url("").replace("http://127.0.0.1", "rebind.test")]
+
+
+async def test_fetch_private_setting_allows_loopback(tmp_path: Path, images: ImageServer) -> None:
+    settings = Settings(data_dir=tmp_path, image_fetch_private=True)
+    path = await ImageCache.from_settings(settings).resolve(images.url("/redirect-png"))
+    assert path.read_bytes() == PNG
+    with pytest.raises(ImageFetchError, match="loopback"):
+        await ImageCache.from_settings(Settings(data_dir=tmp_path / "strict")).resolve(images.url("/png"))
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("::1", "a loopback"),
+        ("::ffff:127.0.0.1", "a loopback"),
+        ("169.254.169.254", "a link-local"),
+        ("fe80::1", "a link-local"),
+        ("0.0.0.0", "an unspecified"),
+        ("224.0.0.1", "a multicast"),
+        ("10.1.2.3", "a private"),
+        ("172.16.0.1", "a private"),
+        ("192.168.1.1", "a private"),
+        ("fd00::1", "a private"),
+        ("100.64.0.1", "a non-public"),
+        ("93.184.215.14", None),
+        ("2606:4700::1111", None),
+    ],
+)
+def test_address_kinds(address: str, kind: str | None) -> None:
+    assert address_problem(ipaddress.ip_address(address)) == (kind and f"{kind} address")
+
+
+async def test_refused_image_is_logged_and_the_toast_shown_without_it(
+    tmp_path: Path, images: ImageServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder()
+    renderer = Renderer([recorder], image_resolver=make_cache(tmp_path, fetch_private=False).resolve)
+    await renderer.start()
+    try:
+        toast = ToastSpec("n1", "a", Kind.IMAGE_TEXT, "T", image=ImageSpec(None, url=images.url("/png")))
+        with caplog.at_level(logging.WARNING):
+            assert (await renderer.show(toast)).shown
+    finally:
+        await renderer.close()
+    assert recorder.shown[0].image is None
+    assert renderer.failed["image_download"] == 1
+    assert "host '127.0.0.1' is a loopback address: not fetched (TOASTY_IMAGE_FETCH_PRIVATE=true allows it)" in (
+        caplog.text
+    )

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     image_cache_max_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Size of the image cache (LRU eviction).")
     image_max_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest image downloaded for a toast.")
     image_download_timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one image download.")
+    image_fetch_private: bool = Field(
+        False,
+        description=(
+            "Allow toast image URLs on loopback, link-local and private addresses (off: only public hosts are fetched)."
+        ),
+    )
 
     # Rate limiting (per agent, by x-agent-id)
     rate_limit: float = Field(10.0, ge=0, description="Calls an agent may make per rate window; 0 turns the limit off.")

@@ -6,15 +6,23 @@ library in a worker thread, keeps only real images (checked by their magic bytes
 claims), never reads more than `max_file_bytes`, and evicts the least recently used files to stay under
 `max_total_bytes`. The same URL maps to the same file (named by its hash), across restarts too: the
 file's modification time is the LRU clock.
+
+Only public hosts are fetched (unless TOASTY_IMAGE_FETCH_PRIVATE=true): a local agent must not make the hub
+send requests to loopback, link-local (cloud metadata) or private services (SSRF). Every connection,
+redirects included, goes to an address of the one DNS lookup that was checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import http.client
+import ipaddress
 import logging
 import os
 import re
+import socket
 import stat
 import tempfile
 import threading
@@ -23,8 +31,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import OrderedDict
+from collections.abc import Callable
 from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 
 from toasty_server.config import Settings
 
@@ -40,6 +50,10 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x00\x00\x01\x00", ".ico"),
 )
 _CACHED_NAME = re.compile(r"^[0-9a-f]{64}\.(png|jpg|gif|bmp|webp|ico)$")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+AddressCheck = Callable[[IPAddress], str | None]
+"""Why the hub must not connect to an address, or None; ImageCache takes one so tests can swap it."""
 
 
 class ImageFetchError(Exception):
@@ -75,14 +89,97 @@ def local_image_problem(path: Path, max_bytes: int) -> str | None:
     return None if image_extension(head) else f"{path} is not a png, jpeg, gif, bmp, webp or ico image"
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    """HTTP(S) only, redirects included: no file:, ftp: or data: behind a redirect."""
+def address_problem(address: IPAddress) -> str | None:
+    """What kind of non-public address this is (None when public): the default check before connecting."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1
+    kinds = (
+        ("a loopback", address.is_loopback),
+        ("a link-local", address.is_link_local),
+        ("an unspecified", address.is_unspecified),
+        ("a multicast", address.is_multicast),
+        ("a private", address.is_private),
+        ("a reserved", address.is_reserved),
+        ("a non-public", not address.is_global),
+    )
+    return next((f"{kind} address" for kind, refused in kinds if refused), None)
+
+
+def any_address(address: IPAddress) -> None:
+    """The check with TOASTY_IMAGE_FETCH_PRIVATE=true: every address may be fetched."""
+    return None
+
+
+def connect_checked(
+    check: AddressCheck,
+    address: tuple[str, int],
+    timeout: float | None = None,
+    source_address: tuple[str, int] | None = None,
+) -> socket.socket:
+    """socket.create_connection, but only after `check` accepted every address the host resolves to.
+
+    It then connects to one of those very addresses: looking the name up again would let an answer that
+    changed in between (DNS rebinding) reach a refused address.
+    """
+    host, port = address
+    found = [ipaddress.ip_address(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    for ip in found:
+        problem = check(ip)
+        if problem is not None:
+            shown = "" if str(ip) == host else f" ({ip})"
+            raise ImageFetchError(
+                f"image URL host {host!r} is {problem}{shown}: not fetched (TOASTY_IMAGE_FETCH_PRIVATE=true allows it)"
+            )
+    error = OSError(f"no address found for {host!r}")
+    for ip in found:
+        try:
+            return socket.create_connection((str(ip), port), timeout, source_address)
+        except OSError as exc:
+            error = exc
+    raise error
+
+
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    """HTTP through connect_checked (http.client keeps its socket factory in `_create_connection`)."""
+
+    def __init__(self, *args: Any, check: AddressCheck = address_problem, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = functools.partial(connect_checked, check)
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS through connect_checked; TLS still verifies the certificate against the host name."""
+
+    def __init__(self, *args: Any, check: AddressCheck = address_problem, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = functools.partial(connect_checked, check)
+
+
+class _CheckedHandler(urllib.request.HTTPHandler):
+    """http: and https: over the checked connections; every redirect hop opens a new one, so is checked too."""
+
+    def __init__(self, check: AddressCheck) -> None:
+        super().__init__()
+        self.check = check
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_CheckedHTTPConnection, req, check=self.check)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_CheckedHTTPSConnection, req, check=self.check)
+
+    https_request = urllib.request.AbstractHTTPHandler.do_request_
+
+
+def _opener(check: AddressCheck) -> urllib.request.OpenerDirector:
+    """HTTP(S) only, redirects included: no file:, ftp: or data: behind a redirect.
+
+    No proxy either: a proxy would look the host up itself, so the checked address could not be enforced.
+    """
     opener = urllib.request.OpenerDirector()
     for handler in (
-        urllib.request.ProxyHandler(),
         urllib.request.UnknownHandler(),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
+        _CheckedHandler(check),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPRedirectHandler(),
         urllib.request.HTTPErrorProcessor(),
@@ -94,12 +191,21 @@ def _opener() -> urllib.request.OpenerDirector:
 class ImageCache:
     """URL → local image file: downloaded once, each file and the whole folder bounded in bytes."""
 
-    def __init__(self, directory: Path, max_total_bytes: int, max_file_bytes: int, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        max_total_bytes: int,
+        max_file_bytes: int,
+        timeout_seconds: float,
+        fetch_private: bool = False,
+        address_check: AddressCheck = address_problem,
+    ) -> None:
+        """`fetch_private` turns the address check off; `address_check` replaces it (tests only)."""
         self.directory = directory
         self.max_total_bytes = max_total_bytes
         self.max_file_bytes = min(max_file_bytes, max_total_bytes)  # one file must fit the whole cache
         self.timeout_seconds = timeout_seconds
-        self._opener = _opener()
+        self._opener = _opener(any_address if fetch_private else address_check)
         self._lock = threading.Lock()
         self._index: OrderedDict[str, tuple[Path, int]] | None = None  # hash → (file, size), LRU first
         self._total = 0
@@ -115,6 +221,7 @@ class ImageCache:
             max_total_bytes=settings.image_cache_max_bytes,
             max_file_bytes=settings.image_max_bytes,
             timeout_seconds=settings.image_download_timeout_seconds,
+            fetch_private=settings.image_fetch_private,
         )
 
     async def resolve(self, url: str) -> Path:
