@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import betterproto2
 from pydantic import ValidationError
@@ -33,6 +33,7 @@ from toasty_client.builders import (
 from toasty_client.client import DEFAULT_ADDRESS, ResilientNotificationClient, RetryPolicy
 from toasty_client.errors import ToastyError
 from toasty_client.person import person_secret, person_secret_file
+from toasty_client.safe_text import printable
 from toasty_proto import v1
 
 EPILOG = """\
@@ -55,8 +56,15 @@ TOASTY_TLS=1 to trust the system's roots); a token file: TOASTY_TOKEN.
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the argument it quotes in an error ("unrecognized arguments: ...") made printable."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(printable(message))
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="toasty",
         description="Publish to and subscribe from a Toasty notification hub.",
         epilog=EPILOG,
@@ -183,7 +191,11 @@ def build_notification(args: argparse.Namespace) -> NotificationBuilder | v1.Not
 
 
 def describe(delivery: v1.Delivery) -> str:
-    """One human-readable line per delivery."""
+    """One human-readable line per delivery, control characters escaped (agents choose its text)."""
+    return printable(_describe(delivery))
+
+
+def _describe(delivery: v1.Delivery) -> str:
     head = f"#{delivery.sequence} from {delivery.publisher_agent_id or '?'}"
     n = delivery.notification
     if n is not None:
@@ -238,22 +250,24 @@ async def _run(args: argparse.Namespace) -> int:
             response = await client.publish(build_notification(args), target=args.target, skip_toast=args.no_toast)
             toast = "requested" if response.toast_requested else "not requested"
             print(
-                f"published {response.notification_id} (sequence {response.sequence}, "
-                f"{response.queued_subscribers} live subscriber(s), toast {toast})"
+                printable(
+                    f"published {response.notification_id} (sequence {response.sequence}, "
+                    f"{response.queued_subscribers} live subscriber(s), toast {toast})"
+                )
             )
         elif args.command == "subscribe":
             seen = 0
             async for delivery in client.subscribe(
                 args.client_id, after_sequence=args.after, from_beginning=args.from_beginning
             ):
-                print(json.dumps(delivery.to_dict()) if args.json else describe(delivery), flush=True)
+                print(json_line(delivery.to_dict()) if args.json else describe(delivery), flush=True)
                 seen += 1
                 if args.count and seen >= args.count:
                     break
         elif args.command == "ask":
             common: dict[str, Any] = {"title": args.title, "urgency": Urgency(args.urgency)}
             answer = await client.ask(_interactive(args, common, None), timeout=args.timeout)
-            print(json.dumps(dataclasses.asdict(answer) | {"outcome": answer.outcome.value}))
+            print(json_line(dataclasses.asdict(answer) | {"outcome": answer.outcome.value}))
             return EXIT_CODES.get(answer.outcome, 5)
         elif args.command == "answer":
             if not args.button_id and not args.dismiss:
@@ -270,7 +284,7 @@ async def _run(args: argparse.Namespace) -> int:
         elif args.command == "status":
             # Answering at all means serving: a stopping server refuses new calls (SHUTTING_DOWN).
             status = (await client.status()).to_dict()
-            print(json.dumps({"health": "SERVING", **status}, indent=2))
+            print(json.dumps({"health": "SERVING", **status}, indent=2, ensure_ascii=True))
     return 0
 
 
@@ -280,26 +294,40 @@ def _page_link(base: str) -> int:
     secret = person_secret()
     if not secret:
         sys.stderr.write(
-            f"toasty: no person secret in {person_secret_file()}: start toasty-server once as this user, or set "
-            "TOASTY_PERSON_SECRET_FILE\n"
+            printable(
+                f"toasty: no person secret in {person_secret_file()}: start toasty-server once as this user, "
+                "or set TOASTY_PERSON_SECRET_FILE"
+            )
+            + "\n"
         )
         return 1
-    print(f"{base.rstrip('/')}/#token={secret}")
+    print(printable(f"{base.rstrip('/')}/#token={secret}"))
     return 0
 
 
+def json_line(value: Any) -> str:
+    """One JSON object on one line, all ASCII: a control or bidi character in a string is a `\\uXXXX` escape."""
+    return json.dumps(value, ensure_ascii=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; every error is one line on stderr, control characters escaped (they may quote an
+    agent's text, or a server's)."""
     args = _parser().parse_args(argv)
-    if args.command == "page":
-        return _page_link(args.url)
     try:
+        if args.command == "page":
+            return _page_link(args.url)
         return asyncio.run(_run(args))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        sys.stderr.write(f"toasty: invalid notification: {problems}\n")
+        sys.stderr.write(f"toasty: invalid notification: {printable(problems)}\n")
         return 2
     except ToastyError as exc:
-        sys.stderr.write(f"toasty: {exc}\n")
+        sys.stderr.write(f"toasty: {printable(str(exc))}\n")
         return 1
+    except SystemExit as exc:  # `raise SystemExit("toasty: ...")` quotes flags and input lines
+        if isinstance(exc.code, str):
+            raise SystemExit(printable(exc.code)) from None
+        raise
     except KeyboardInterrupt:
         return 130
