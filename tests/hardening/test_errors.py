@@ -238,8 +238,12 @@ async def test_a_plain_toast_is_withdrawn_by_its_publisher_only() -> None:
         toast = v1.PublishRequest(notification=v1.Notification(id="n1", text_message=title))
         await unary(channel, v1.NOTIFICATION_SERVICE_PUBLISH, toast, (("x-agent-id", "a"),))
         withdraw = v1.WithdrawRequest(notification_id="n1")
-        with pytest.raises(grpc.aio.AioRpcError) as failed:
+        with pytest.raises(grpc.aio.AioRpcError) as failed:  # b's own "n1": there is none
             await unary(channel, v1.NOTIFICATION_SERVICE_WITHDRAW, withdraw, (("x-agent-id", "b"),))
+        assert failed.value.code() == grpc.StatusCode.NOT_FOUND
+        theirs = v1.WithdrawRequest(notification_id="a~n1")
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await unary(channel, v1.NOTIFICATION_SERVICE_WITHDRAW, theirs, (("x-agent-id", "b"),))
         assert failed.value.code() == grpc.StatusCode.PERMISSION_DENIED
         done = await unary(channel, v1.NOTIFICATION_SERVICE_WITHDRAW, withdraw, (("x-agent-id", "a"),))
         assert done.withdrawn

@@ -101,7 +101,7 @@ def test_without_the_person_secret_the_toasty_command_cannot_answer(hub: ServerP
         assert asker.stdout is not None
         nid = json.loads(asker.stdout.readline())["id"]
         refused = subprocess.run(
-            [*TOASTY, "--address", hub.address, "answer", nid, "yes"],
+            [*TOASTY, "--address", hub.address, "answer", f"deployer~{nid}", "yes"],
             capture_output=True,
             text=True,
             timeout=30,
@@ -125,12 +125,13 @@ async def test_the_asker_resolves_its_own_question_and_forged_sources_are_ignore
             second = await bot.publish(QUESTION)
         async with grpc.aio.insecure_channel(server.address) as channel:
             person = (("x-agent-id", "me"), ("authorization", f"Bearer {server.person_secret}"))
-            forged = v1.AnswerRequest(notification_id=second.notification_id, button_id="yes", source="desktop")
+            global_id = f"bot~{second.notification_id}"
+            forged = v1.AnswerRequest(notification_id=global_id, button_id="yes", source="desktop")
             assert (await unary(channel, v1.NOTIFICATION_SERVICE_ANSWER, forged, person)).accepted
             event = await unary(
                 channel,
                 v1.NOTIFICATION_SERVICE_AWAIT_INTERACTION,
-                v1.AwaitInteractionRequest(notification_id=second.notification_id, timeout_seconds=1),
+                v1.AwaitInteractionRequest(notification_id=global_id, timeout_seconds=1),
                 person,
             )
             assert event.backend == "terminal"
@@ -162,9 +163,9 @@ async def test_token_roles_agents_see_only_their_own_questions_and_a_person_toke
             assert not published.answer_key, "a proved agent needs no key: its token is its identity"
             nid = published.notification_id
             with pytest.raises(PermissionDenied):
-                await bob.wait_for_answer(nid, timeout=2)
+                await bob.wait_for_answer(f"alice~{nid}", timeout=2)
             with pytest.raises(PermissionDenied):
-                await bob.answer(nid, "yes")
+                await bob.answer(f"alice~{nid}", "yes")
             with pytest.raises(PermissionDenied, match="may not read the deliveries of client_id 'alice'"):
                 await anext(bob.subscribe("alice"))
             assert await ops.answer(nid, "yes")  # the person's role, from the token file's table form

@@ -73,7 +73,11 @@ async def test_no_answer_yet_is_504_and_awaiting_again_works(api: Api) -> None:
 
 async def test_only_the_publisher_may_await_and_unknown_ids_are_404(api: Api) -> None:
     await api.publish({**INTERACTIVE, "id": "mine"})
-    other = await api.call("GET", "/v1/notifications/mine/answer", params={"wait": "0"}, agent="nosy", anonymous=True)
+    own = await api.call("GET", "/v1/notifications/mine/answer", params={"wait": "0"}, agent="nosy", anonymous=True)
+    assert own.status == 404  # "mine" in nosy's own namespace: there is none
+    other = await api.call(
+        "GET", "/v1/notifications/tester~mine/answer", params={"wait": "0"}, agent="nosy", anonymous=True
+    )
     assert other.status == 403
     assert other.error["code"] == "PERMISSION_DENIED"
     missing = await api.call("GET", "/v1/notifications/never-published/answer", params={"wait": "0"})

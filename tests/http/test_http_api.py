@@ -147,7 +147,8 @@ async def test_status_log_and_open_questions(api: Api, server: ToastyServer) -> 
     assert titles == ["Deploy v1.2?"]
 
     [ask] = (await api.call("GET", "/v1/asks")).json["asks"]
-    assert ask["notificationId"] == asked["notificationId"] == "deploy-12"
+    assert asked["notificationId"] == "deploy-12"  # the publisher's own id
+    assert ask["notificationId"] == "tester~deploy-12"  # the person's view: the global id (service.ids)
     assert ask["publisherAgentId"] == "tester"
     assert ask["buttonIds"] == ["approve", "reject"]
     assert ask["inputIds"] == ["reason", "env"]
@@ -161,7 +162,7 @@ async def test_status_log_and_open_questions(api: Api, server: ToastyServer) -> 
 
 async def test_withdraw_and_answer_over_http(api: Api) -> None:
     await api.publish({**INTERACTIVE, "id": "q1"})
-    other = await api.call("POST", "/v1/notifications/q1/withdraw", agent="someone-else", anonymous=True)
+    other = await api.call("POST", "/v1/notifications/tester~q1/withdraw", agent="someone-else", anonymous=True)
     assert other.status == 403
     assert other.error["code"] == "PERMISSION_DENIED"
 

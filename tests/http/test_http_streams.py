@@ -176,6 +176,6 @@ async def test_the_page_stream_sends_a_snapshot_after_each_change(server: Toasty
         while not snapshot.data["asks"]:
             snapshot = await stream.next()
         [ask] = snapshot.data["asks"]
-        assert ask["notificationId"] == "ask-1"
+        assert ask["notificationId"] == "tester~ask-1"
         assert ask["delivery"]["notification"]["interactive"]["header"]["title"] == "Deploy v1.2?"
         assert snapshot.data["log"][0]["notification"]["id"] == "ask-1"

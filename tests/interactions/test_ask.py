@@ -58,7 +58,7 @@ async def test_ask_returns_the_button_and_every_input(server: ToastyServer, conn
     assert answer.button_id == "approve"
     assert answer.inputs == {"reason": "looks good", "env": "prod"}
     assert answer.backend == "terminal"  # set by the server from the channel, not by the caller
-    assert answer.notification_id == nid
+    assert nid == f"deployer~{answer.notification_id}"  # the asker keeps its own id; the person sees the global one
 
 
 async def test_exactly_one_outcome(server: ToastyServer, connect: ClientFactory) -> None:
@@ -103,7 +103,7 @@ async def test_answers_are_checked_and_only_the_asker_may_await(server: ToastySe
         await stranger.wait_for_answer(nid, timeout=5)
     with pytest.raises(PermissionDenied, match="only the agent that asked it"):
         await stranger.answer(nid, "approve")
-    with pytest.raises(NotFound, match="no Interactive notification with id 'nope'"):
+    with pytest.raises(NotFound, match="no Interactive notification with id 'terminal~nope'"):
         await person.answer("nope", "approve")
     assert await person.answer(nid, "approve")
     assert (await asking).answered

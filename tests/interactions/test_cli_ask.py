@@ -19,7 +19,7 @@ def shown_id(proc: ServerProcess, title: str, timeout: float = 10.0) -> str:
     """The console renderer prints each toast with its id: what a person at the terminal would read."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        match = re.search(rf"\] {re.escape(title)} .*\(from [^,]+, id (\w+)\)", proc.log())
+        match = re.search(rf"\] {re.escape(title)} .*\(from [^,]+, id ([\w~.:@/-]+)\)", proc.log())
         if match:
             return match.group(1)
         time.sleep(0.05)
@@ -55,7 +55,7 @@ def test_ask_in_one_terminal_answer_in_another(
     assert asking.returncode == exit_code
     result = json.loads(out)
     assert result["outcome"] == outcome
-    assert result["notification_id"] == nid
+    assert nid == f"deployer~{result['notification_id']}"  # the asker's own id; the toast shows the global one
     if outcome == "button":
         assert (result["button_id"], result["inputs"]) == ("approve", {"reason": "ship it"})
 

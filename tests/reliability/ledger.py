@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toasty_proto import v1
+from toasty_server.service.ids import local_id
 
 
 @dataclass
@@ -97,7 +98,12 @@ class Verdict:
 
 
 def stored_ids(db_path: Path) -> dict[str, int]:
-    """notification id → how many log rows carry it, read from the SQLite file (server stopped)."""
+    """notification id (as its publisher gave it) → how many log rows carry it, read from the SQLite file
+    (server stopped). The log keys rows by the global id `<agent>~<id>` (toasty_server.service.ids)."""
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
         rows = conn.execute("SELECT notification_id, count(*) FROM log GROUP BY notification_id").fetchall()
-    return {str(nid): int(n) for nid, n in rows}
+    counts: dict[str, int] = {}
+    for nid, n in rows:
+        local = local_id(str(nid))
+        counts[local] = counts.get(local, 0) + int(n)
+    return counts

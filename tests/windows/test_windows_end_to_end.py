@@ -21,7 +21,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 @pytest.fixture
 async def server(fake: Any, tmp_path: Path) -> AsyncIterator[ToastyServer]:
-    async with running_server(backends=[WindowsBackend("E2E.Toasty")], data_dir=tmp_path) as srv:
+    # the test's image server is on loopback, which the hub only fetches from when told to
+    async with running_server(
+        backends=[WindowsBackend("E2E.Toasty")], data_dir=tmp_path, image_fetch_private=True
+    ) as srv:
         yield srv
 
 
@@ -57,7 +60,7 @@ async def test_interactive_publish_becomes_a_windows_toast(server: ToastyServer,
         ),
     )
     response = await publish(server, notification)
-    nid = response.notification_id
+    nid = f"deployer~{response.notification_id}"  # the toast carries the global id (service.ids)
     [toast] = fake.notifier_for("E2E.Toasty").shown
     assert toast.xml == (
         f'<toast duration="long" scenario="alarm" launch="toasty:{nid}" useButtonStyle="true"><visual>'

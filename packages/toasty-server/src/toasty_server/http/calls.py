@@ -39,6 +39,7 @@ from toasty_server.interceptors.ratelimit import AgentLimiters
 from toasty_server.interceptors.shutdown import ShutdownGate
 from toasty_server.observability.context import TRACEPARENT_KEY, CallInfo, begin_call, current_call
 from toasty_server.observability.metrics import ServerMetrics
+from toasty_server.service.validation import agent_id_problem
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +174,9 @@ class CallChecks:
             raise ShuttingDown("the server is shutting down; retry shortly (or reconnect and resume)")
         self._check_origin(request)
         agent = request.headers.get(AGENT_HEADER, "").strip()
-        if len(agent) > self._max_id_chars:
-            raise InvalidArgument(
-                f"{AGENT_HEADER} header",
-                f"is {len(agent)} characters; the limit is {self._max_id_chars} (TOASTY_MAX_ID_CHARS)",
-            )
+        problem = agent_id_problem(agent, self._max_id_chars)
+        if problem is not None:
+            raise InvalidArgument(f"{AGENT_HEADER} header", problem)
         info.agent_id = agent or ANONYMOUS
         try:
             principal = self._credentials.principal(

@@ -7,6 +7,7 @@ import grpc
 from toasty_server.errors import InvalidArgument
 from toasty_server.interceptors.base import AGENT_ID_KEY, Continuation, Handler, agent_from, refusal
 from toasty_server.observability.context import current_call, ensure_call
+from toasty_server.service.validation import agent_id_problem
 
 
 def current_agent() -> str:
@@ -26,8 +27,8 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
     ) -> Handler | None:
         method = handler_call_details.method
         agent = agent_from(handler_call_details.invocation_metadata)
-        if len(agent) > self._max_chars:
-            problem = f"is {len(agent)} characters; the limit is {self._max_chars} (TOASTY_MAX_ID_CHARS)"
+        problem = agent_id_problem(agent, self._max_chars)
+        if problem is not None:
             return refusal(method, InvalidArgument(f"{AGENT_ID_KEY} metadata", problem))
         ensure_call(method).agent_id = agent
         return await continuation(handler_call_details)

@@ -42,14 +42,15 @@ _STATE = {
 }
 
 
-def toast_from_notification(n: v1.Notification, publisher: str) -> ToastSpec:
-    """Map a validated notification; unknown enum values were refused by validation already."""
+def toast_from_notification(n: v1.Notification, publisher: str, *, toast_id: str = "") -> ToastSpec:
+    """Map a validated notification; unknown enum values were refused by validation already. `toast_id`:
+    the server's global id of the notification (service.ids), else its own id."""
     _, payload = betterproto2.which_one_of(n, "payload")
     header = getattr(payload, "header", None)
     if header is None:  # (not `or`: a betterproto2 message's truth walks all its fields)
         header = v1.Header()
     return ToastSpec(
-        notification_id=n.id,
+        notification_id=toast_id or n.id,
         publisher=publisher,
         title=header.title,
         attribution=header.attribution,

@@ -22,6 +22,7 @@ from toasty_server.errors import FailedPrecondition
 from toasty_server.render.dispatcher import Renderer
 from toasty_server.render.mapping import toast_from_notification
 from toasty_server.service.deliveries import delivery_encoder
+from toasty_server.service.ids import global_id, is_global, local_id, resolve
 from toasty_server.service.interactions import InteractionCoordinator
 from toasty_server.service.validation import Validator
 
@@ -84,10 +85,13 @@ class ToastyApi:
             notification.id = uuid.uuid4().hex
             if notification_wire is not None:
                 notification_wire.id = notification.id  # type: ignore[attr-defined]  # (a generated upb field)
+        # Deliveries carry the id as the publisher gave it (with publisher_agent_id); the server keys the
+        # log, the question and the toast by the global id, so two agents may use one id (service.ids).
+        key = global_id(publisher, notification.id)
         # A caller without a credential proves a question is its own with this key; its id is only a claim.
         answer_key = "" if current_principal().proved else secrets.token_urlsafe(24)
-        ask = self.interactions.ask_for(notification, publisher, answer_key)
-        if ask is not None and self.broker.asks.get(notification.id) is not None:
+        ask = self.interactions.ask_for(notification, publisher, answer_key, key)
+        if ask is not None and self.broker.asks.get(key) is not None:
             raise FailedPrecondition(
                 f"notification.id {notification.id!r} is already waiting for an answer; use a new id"
             )
@@ -98,15 +102,19 @@ class ToastyApi:
         payload = notification if notification_wire is None else notification_wire.SerializeToString()
         encode = delivery_encoder(target=target, publisher=publisher, notification=payload)
         outcome = await self.broker.publish(
-            target, notification.id, encode, publisher=publisher, idempotency_key=notification.idempotency_key, ask=ask
+            target, key, encode, publisher=publisher, idempotency_key=notification.idempotency_key, ask=ask
         )
         if outcome.duplicate:
             return v1.PublishResponse(
-                notification_id=outcome.notification_id, success=True, sequence=outcome.sequence, duplicate=True
+                notification_id=local_id(outcome.notification_id),
+                success=True,
+                sequence=outcome.sequence,
+                duplicate=True,
             )
-        toast_requested = show_toast and self.renderer.submit(toast_from_notification(notification, publisher))
+        toast = toast_from_notification(notification, publisher, toast_id=key)
+        toast_requested = show_toast and self.renderer.submit(toast)
         if want_receipt and toast_requested:  # no toast, no receipt: remembering the id would leak it
-            self.interactions.want_receipt(notification.id)
+            self.interactions.want_receipt(key)
         log.debug("published %s seq=%d to %s", notification.id, outcome.sequence, target or "*")
         return v1.PublishResponse(
             notification_id=notification.id,
@@ -116,6 +124,20 @@ class ToastyApi:
             toast_requested=toast_requested,
             answer_key=answer_key if ask is not None else "",
         )
+
+    def _named(self, caller: Principal, given: str) -> str:
+        """The global id a caller means. An agent's local id is in its own namespace; the person, who
+        names other agents' questions, may also use a local id that only one open question has."""
+        own = resolve(caller.agent_id, given)
+        if not caller.is_person or is_global(given) or self.broker.asks.get(own) is not None:
+            return own
+        matches = sorted(a.notification_id for a in self.broker.asks.pending() if local_id(a.notification_id) == given)
+        if len(matches) > 1:
+            raise FailedPrecondition(
+                f"several agents have an open question {given!r} ({', '.join(matches[:5])}): name one by its "
+                "global id, <agent>~<id>"
+            )
+        return matches[0] if matches else own
 
     def _check_open_questions(self, publisher: str) -> None:
         limit = self.validator.limits.open_questions
@@ -162,7 +184,8 @@ class ToastyApi:
         self, caller: Principal, request: v1.AwaitInteractionRequest, default_wait: float | None = None
     ) -> v1.InteractionEvent:
         """The outcome of one of the caller's Interactive notifications (any, for the person)."""
-        self.validator.identifier("notification_id", request.notification_id, required=True)
+        self.validator.notification_ref("notification_id", request.notification_id)
+        notification_id = self._named(caller, request.notification_id)
         wait = self.validator.wait_seconds("timeout_seconds", request.timeout_seconds, default_wait)
         waiting = self._waiters.get(caller.agent_id, 0)
         if waiting >= self.validator.limits.open_questions:
@@ -172,19 +195,21 @@ class ToastyApi:
             )
         self._waiters[caller.agent_id] = waiting + 1
         try:
-            return await self.interactions.await_outcome(request.notification_id, caller, wait, request.answer_key)
+            return await self.interactions.await_outcome(notification_id, caller, wait, request.answer_key)
         finally:
             left = self._waiters.pop(caller.agent_id) - 1
             if left:
                 self._waiters[caller.agent_id] = left
 
     async def withdraw(self, caller: Principal, request: v1.WithdrawRequest) -> v1.WithdrawResponse:
-        self.validator.identifier("notification_id", request.notification_id, required=True)
-        withdrawn = await self.interactions.withdraw(request.notification_id, caller, request.answer_key)
+        self.validator.notification_ref("notification_id", request.notification_id)
+        notification_id = self._named(caller, request.notification_id)
+        withdrawn = await self.interactions.withdraw(notification_id, caller, request.answer_key)
         return v1.WithdrawResponse(withdrawn=withdrawn)
 
     async def answer(self, caller: Principal, request: v1.AnswerRequest) -> v1.AnswerResponse:
-        self.validator.identifier("notification_id", request.notification_id, required=True)
+        self.validator.notification_ref("notification_id", request.notification_id)
+        request.notification_id = self._named(caller, request.notification_id)
         for key, value in request.inputs.items():
             self.validator.text(f"inputs[{key!r}]", value)
         log.info(

@@ -23,6 +23,7 @@ from toasty_server.render.backend import Interaction, InteractionKind
 from toasty_server.render.dispatcher import Renderer, RenderReceipt
 from toasty_server.render.spec import ToastSpec
 from toasty_server.service.deliveries import delivery_encoder
+from toasty_server.service.ids import local_id
 from toasty_server.store import Ask
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class InteractionCoordinator:
 
     # -- publishing side -------------------------------------------------------------------------------
 
-    def ask_for(self, notification: v1.Notification, publisher: str, answer_key: str) -> Ask | None:
+    def ask_for(self, notification: v1.Notification, publisher: str, answer_key: str, key: str) -> Ask | None:
         """The ask an Interactive notification registers (None for other payloads); `answer_key` is the
         secret returned to the publisher that proves the question is its own (access.policy)."""
         payload = notification.interactive
@@ -63,7 +64,7 @@ class InteractionCoordinator:
             return None
         timeout = notification.answer_timeout_seconds
         return Ask(
-            notification_id=notification.id,
+            notification_id=key,
             publisher=publisher,
             deadline=time.time() + (min(timeout, self.longest_wait) if timeout else self.longest_wait),
             button_ids=tuple(b.id for b in payload.buttons),
@@ -88,7 +89,7 @@ class InteractionCoordinator:
     ) -> bool:
         """Record the outcome if the ask is still open; True if this call decided it."""
         event = v1.InteractionEvent(
-            notification_id=notification_id,
+            notification_id=local_id(notification_id),  # the asker's own id for it
             kind=kind,
             button_id=button_id,
             inputs=dict(inputs or {}),
@@ -253,7 +254,7 @@ class InteractionCoordinator:
             )
 
     async def _send_receipt(self, publisher: str, notification_id: str, shown: bool, backend: str, error: str) -> None:
-        receipt = v1.ToastReceipt(notification_id=notification_id, shown=shown, backend=backend, error=error)
+        receipt = v1.ToastReceipt(notification_id=local_id(notification_id), shown=shown, backend=backend, error=error)
 
         encode = delivery_encoder(target=publisher, receipt=receipt)
         await self._broker.publish(publisher, notification_id, encode, publisher=publisher)

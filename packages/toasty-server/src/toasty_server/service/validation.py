@@ -15,8 +15,21 @@ import betterproto2
 from toasty_proto import v1
 from toasty_server.config import Settings
 from toasty_server.errors import InvalidArgument
+from toasty_server.service.ids import SEPARATOR
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]*")
+
+
+def agent_id_problem(agent: str, max_chars: int) -> str | None:
+    """What is wrong with an x-agent-id (None when fine): its length, or characters outside those of ids
+    (so that `<agent>~<id>` names one notification only, and no control character reaches a log)."""
+    if len(agent) > max_chars:
+        return f"is {len(agent)} characters; the limit is {max_chars} (TOASTY_MAX_ID_CHARS)"
+    if agent and not _ID.fullmatch(agent):
+        return f"{agent[:40]!r} has characters outside letters, digits and . _ : @ / - (start alphanumeric)"
+    return None
+
+
 _PATH_SEPARATORS = re.compile(r"[\\/]")
 _URGENCIES = frozenset(
     {v1.UrgencyLevel.UNSPECIFIED, v1.UrgencyLevel.INFO, v1.UrgencyLevel.WARNING, v1.UrgencyLevel.CRITICAL}
@@ -83,6 +96,15 @@ class Validator:
         if value:
             return min(value, self.limits.await_seconds)
         return self.limits.await_seconds if default is None else min(max(default, 0.0), self.limits.await_seconds)
+
+    def notification_ref(self, field: str, value: str) -> None:
+        """A notification named in a call: a local id, or a global `<agent>~<local id>` (service.ids)."""
+        if not value:
+            raise InvalidArgument(field, "is required")
+        owner, separator, local = value.rpartition(SEPARATOR)
+        if separator:
+            self.identifier(f"{field} (the agent before {SEPARATOR})", owner, required=True)
+        self.identifier(field, local, required=True)
 
     def client_id(self, field: str, value: str) -> None:
         self.identifier(field, value)
