@@ -20,7 +20,7 @@ import pytest
 from tests.core.process import ServerProcess
 from tests.hardening.helpers import unary
 from toasty_client import Button, InteractiveNotification, ResilientNotificationClient
-from toasty_client.errors import PermissionDenied, Unauthenticated
+from toasty_client.errors import PermissionDenied, ToastyError, Unauthenticated
 from toasty_proto import v1
 from toasty_server.testing import running_server
 
@@ -195,3 +195,22 @@ def test_the_person_secret_is_made_once_mode_600_in_the_data_folder(
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert made[0] == made[1], "a restart keeps the person's secret"
     assert len(made[0].strip()) >= 32
+
+
+async def test_two_agents_may_use_one_id_and_the_person_names_each_by_its_global_id() -> None:
+    async with (
+        running_server() as server,
+        ResilientNotificationClient(server.address, agent_id="alpha", token="") as alpha,
+        ResilientNotificationClient(server.address, agent_id="beta", token="") as beta,
+        ResilientNotificationClient(server.address, agent_id="me", token=server.person_secret) as person,
+    ):
+        question = QUESTION.to_proto()
+        question.id = "deploy-1"
+        assert (await alpha.publish(question)).notification_id == "deploy-1"
+        assert (await beta.publish(question)).notification_id == "deploy-1"  # no clash: its own namespace
+        with pytest.raises(ToastyError, match=r"several agents have an open question 'deploy-1' \(alpha~deploy-1"):
+            await person.answer("deploy-1", "yes")
+        assert await person.answer("beta~deploy-1", "no")
+        assert await person.answer("deploy-1", "yes")  # now only alpha's is open
+        assert (await alpha.wait_for_answer("deploy-1", timeout=5)).button_id == "yes"
+        assert (await beta.wait_for_answer("deploy-1", timeout=5)).button_id == "no"
