@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import grpc
 import pytest
@@ -163,6 +164,47 @@ async def test_retention_gap_is_reported_not_silent(tmp_path: object) -> None:
         assert gap.gap.from_sequence == first.sequence + 1
         assert rest[0].sequence == gap.gap.to_sequence + 1
         assert titles(rest)[-1] == "n149"
+
+
+async def test_retention_by_bytes_bounds_the_log_and_reports_the_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large notifications cannot fill the disk: the server's own pruning keeps the log's payloads under
+    TOASTY_RETENTION_MAX_BYTES, and a subscriber resuming past what went gets a gap, not silence."""
+    from tests.hardening.helpers import ascrape
+    from toasty_client import ResilientNotificationClient
+    from toasty_server import app
+    from toasty_server.testing import running_server
+
+    monkeypatch.setattr(app, "PRUNE_INTERVAL_SECONDS", 0.05)
+    bound = 16 * 1024
+    async with (
+        running_server(store="sqlite", db_path=tmp_path / "t.db", retention_max_bytes=bound) as srv,
+        ResilientNotificationClient(srv.address, agent_id="pub") as pub,
+    ):
+        first = await pub.publish(TextNotification(title="first", line1="a" * 2000, line2="b" * 2000))
+        for i in range(30):
+            await pub.publish(TextNotification(title=f"n{i}", line1="a" * 2000, line2="b" * 2000))
+        store = srv.broker.store
+        for _ in range(200):
+            if await store.oldest_sequence() > first.sequence and store.payload_bytes <= bound:
+                break
+            await asyncio.sleep(0.02)
+        retained = await store.recent(1000)
+        assert 1 < len(retained) < 31
+        assert sum(len(e.payload) for e in retained) == store.payload_bytes <= bound
+        assert srv.metrics_port
+        metrics = await ascrape(srv.metrics_port)
+        assert metrics["toasty_log_bytes"] == store.payload_bytes
+        assert metrics['toasty_limit{setting="retention_max_bytes"}'] == bound
+
+        stream = pub.subscribe("late", after_sequence=first.sequence)
+        [gap, *rest] = await take(stream, 1 + len(retained))
+        assert gap.gap is not None
+        assert gap.gap.from_sequence == first.sequence + 1
+        assert gap.gap.to_sequence == retained[-1].sequence - 1
+        assert [d.sequence for d in rest] == [e.sequence for e in reversed(retained)]
+        assert titles(rest)[-1] == "n29"
 
 
 async def test_legacy_send_notification_is_a_broadcast_text(server: ToastyServer, connect: ClientFactory) -> None:

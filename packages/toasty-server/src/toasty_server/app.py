@@ -210,7 +210,9 @@ class ToastyServer:
         while True:
             try:
                 removed = await self.broker.prune(
-                    self.settings.retention_max_entries, self.settings.retention_max_age_seconds
+                    self.settings.retention_max_entries,
+                    self.settings.retention_max_age_seconds,
+                    self.settings.retention_max_bytes,
                 )
                 if removed:
                     log.info("retention removed %d log entries", removed)

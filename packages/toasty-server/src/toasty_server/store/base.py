@@ -65,6 +65,11 @@ class Store(Protocol):
         """Identifies this log (set by `open`): sequences are only comparable within one log id."""
         ...
 
+    @property
+    def payload_bytes(self) -> int:
+        """Payload bytes the log holds as of the last open, append or prune (a metric, read from any thread)."""
+        ...
+
     async def open(self) -> int:
         """Prepare the store and return the highest sequence it holds (0 when empty)."""
         ...
@@ -81,10 +86,13 @@ class Store(Protocol):
         """Lowest sequence still retained (0 when empty)."""
         ...
 
-    async def prune(self, max_entries: int, older_than: float) -> int:
-        """Drop entries beyond the newest max_entries or published before older_than; return how many.
+    async def prune(self, max_entries: int, older_than: float, max_bytes: int | None = None) -> int:
+        """Drop entries beyond the newest max_entries or published before older_than, then the oldest
+        until the payloads left fit in max_bytes (None: no byte bound); return how many in all.
 
-        Asks published before older_than go too, answered or not.
+        The byte rule always keeps the newest entry: an empty log would restart its sequences after a
+        restart and leave a resuming subscriber no oldest entry to report a gap against.
+        Asks published before older_than go too, answered or not; the byte rule never drops asks.
         """
         ...
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import logging
 import uuid
 from collections.abc import Sequence
 
 from toasty_server.store.base import Ask, LogEntry
+
+log = logging.getLogger(__name__)
 
 
 class MemoryStore:
@@ -20,6 +23,7 @@ class MemoryStore:
         self._asks: dict[str, tuple[Ask, float, bytes | None]] = {}  # id -> (ask, published_at, outcome)
         self._idempotency: dict[tuple[str, str], tuple[str, int]] = {}
         self.log_id = uuid.uuid4().hex  # a new log with every process: nothing survives a restart
+        self.payload_bytes = 0  # running total, so the byte rule of prune costs O(entries removed)
 
     async def open(self) -> int:
         return self._sequences[-1] if self._sequences else 0
@@ -28,6 +32,7 @@ class MemoryStore:
         for e in entries:
             self._entries.append(e)
             self._sequences.append(e.sequence)
+            self.payload_bytes += len(e.payload)
             if e.idempotency_key:
                 self._idempotency[(e.publisher, e.idempotency_key)] = (e.notification_id, e.sequence)
             if e.ask is not None:
@@ -50,10 +55,20 @@ class MemoryStore:
     async def oldest_sequence(self) -> int:
         return self._sequences[0] if self._sequences else 0
 
-    async def prune(self, max_entries: int, older_than: float) -> int:
+    async def prune(self, max_entries: int, older_than: float, max_bytes: int | None = None) -> int:
         cut = max(0, len(self._entries) - max_entries)
         while cut < len(self._entries) and self._entries[cut].published_at < older_than:
             cut += 1
+        for entry in self._entries[:cut]:
+            self.payload_bytes -= len(entry.payload)
+        by_bytes = 0
+        if max_bytes is not None:  # the newest entry stays whatever its size (see Store.prune)
+            while self.payload_bytes > max_bytes and cut < len(self._entries) - 1:
+                self.payload_bytes -= len(self._entries[cut].payload)
+                cut += 1
+                by_bytes += 1
+        if by_bytes:
+            log.debug("%d entries removed to bring the log's payloads under %d bytes", by_bytes, max_bytes)
         for entry in self._entries[:cut]:
             self._idempotency.pop((entry.publisher, entry.idempotency_key), None)
         del self._entries[:cut], self._sequences[:cut]

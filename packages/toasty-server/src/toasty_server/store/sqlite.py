@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from toasty_server.store.base import Ask, LogEntry, StoreCorrupt, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -67,6 +70,20 @@ _COLUMNS = "seq, target, published_at, notification_id, payload, publisher, idem
 _RECENT = f"SELECT {_COLUMNS} FROM log ORDER BY seq DESC LIMIT ?"
 _ENTRIES_FOR = f"SELECT {_COLUMNS} FROM log WHERE notification_id = ? ORDER BY seq"
 
+# The byte rule of prune in one pass, without loading payloads: a running sum of payload sizes from the
+# newest entry down (length() of a blob reads its size from the record header, not its pages) gives the
+# newest sequence to remove (with everything older) and the payload bytes then left. The newest entry
+# (n = 1) always stays (see Store.prune).
+_BYTE_CUT = """
+SELECT MAX(CASE WHEN kept > :max_bytes AND n > 1 THEN seq END),
+       COALESCE(MAX(CASE WHEN kept <= :max_bytes OR n = 1 THEN kept END), 0)
+FROM (
+    SELECT seq, SUM(length(payload)) OVER newest_first AS kept, ROW_NUMBER() OVER newest_first AS n
+    FROM log WINDOW newest_first AS (ORDER BY seq DESC ROWS UNBOUNDED PRECEDING)
+)
+"""
+_NO_BYTE_BOUND = 2**63 - 1  # SQLite's largest integer
+
 
 class SQLiteStore:
     """Delivery log in one SQLite file."""
@@ -82,6 +99,7 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self.log_id = ""  # read from the file by open()
+        self.payload_bytes = 0  # summed by open(), then kept by the writer thread (append, prune)
 
     @property
     def path(self) -> Path:
@@ -99,8 +117,8 @@ class SQLiteStore:
     async def oldest_sequence(self) -> int:
         return await self._run(self._reader, self._scalar_sync, "SELECT COALESCE(MIN(seq), 0) FROM log")
 
-    async def prune(self, max_entries: int, older_than: float) -> int:
-        return await self._run(self._writer, self._prune_sync, max_entries, older_than)
+    async def prune(self, max_entries: int, older_than: float, max_bytes: int | None = None) -> int:
+        return await self._run(self._writer, self._prune_sync, max_entries, older_than, max_bytes)
 
     async def pending_asks(self) -> list[Ask]:
         return await self._run(self._reader, self._pending_asks_sync)
@@ -176,6 +194,7 @@ class SQLiteStore:
             # this file's log id, made once: a new (or another) file is another log, whatever its sequences
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)", (uuid.uuid4().hex,))
             self.log_id = str(conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0])
+            self.payload_bytes = int(conn.execute("SELECT COALESCE(SUM(length(payload)), 0) FROM log").fetchone()[0])
             return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM log").fetchone()[0])
         except sqlite3.OperationalError as exc:  # cannot open or write (read-only, missing rights, locked)
             self._close_thread_connection()
@@ -240,6 +259,7 @@ class SQLiteStore:
                     conn.executemany(
                         "UPDATE asks SET outcome = ? WHERE notification_id = ? AND outcome IS NULL", outcomes
                     )
+            self.payload_bytes += sum(len(e.payload) for e in entries)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"could not write to {self._path}: {exc}") from exc
 
@@ -253,7 +273,7 @@ class SQLiteStore:
     def _scalar_sync(self, sql: str) -> int:
         return int(self._conn().execute(sql).fetchone()[0])
 
-    def _prune_sync(self, max_entries: int, older_than: float) -> int:
+    def _prune_sync(self, max_entries: int, older_than: float, max_bytes: int | None) -> int:
         conn = self._conn()
         with _transaction(conn):
             by_count = conn.execute(
@@ -262,7 +282,13 @@ class SQLiteStore:
             ).rowcount
             by_age = conn.execute("DELETE FROM log WHERE published_at < ?", (older_than,)).rowcount
             conn.execute("DELETE FROM asks WHERE published_at < ?", (older_than,))
-        return int(by_count + by_age)
+            bound = _NO_BYTE_BOUND if max_bytes is None else max_bytes
+            cut, kept = conn.execute(_BYTE_CUT, {"max_bytes": bound}).fetchone()
+            by_bytes = 0 if cut is None else conn.execute("DELETE FROM log WHERE seq <= ?", (cut,)).rowcount
+        self.payload_bytes = int(kept)
+        if by_bytes:
+            log.debug("%d entries removed to bring the log's payloads under %d bytes", by_bytes, bound)
+        return int(by_count + by_age + by_bytes)
 
     def _pending_asks_sync(self) -> list[Ask]:
         rows = self._conn().execute(
