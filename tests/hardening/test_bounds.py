@@ -11,7 +11,6 @@ import grpc
 import pytest
 
 from tests.hardening.helpers import unary
-from tests.http.helpers import http_url
 from toasty_client import (
     Button,
     InteractiveNotification,
@@ -20,7 +19,13 @@ from toasty_client import (
 )
 from toasty_client.errors import InvalidNotification, ToastyError
 from toasty_proto import v1
+from toasty_server.app import ToastyServer
 from toasty_server.testing import running_server
+
+
+def http_url(server: ToastyServer) -> str:
+    return f"http://127.0.0.1:{server.http_port}"
+
 
 QUESTION = InteractiveNotification(title="Deploy?", buttons=[Button(id="yes", label="Yes")])
 

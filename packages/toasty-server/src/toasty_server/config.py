@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     )
     retention_max_entries: int = Field(50_000, ge=100, description="Log entries kept for resuming subscribers.")
     retention_max_age_seconds: float = Field(7 * 24 * 3600, gt=0, description="Age after which entries expire.")
+    retention_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="Payload bytes of the log kept; the oldest entries go first."
+    )
 
     # Subscribers
     mailbox_depth: int = Field(
@@ -136,6 +139,15 @@ class Settings(BaseSettings):
     )
     http_port: int = Field(
         DEFAULT_HTTP_PORT, ge=0, le=65535, description="HTTP port of the API and web page; 0 picks a free one."
+    )
+    http_max_connections: int = Field(
+        256, ge=1, description="Open HTTP connections at once; more are answered 503 and closed."
+    )
+    http_idle_timeout_seconds: float = Field(
+        15.0, gt=0, description="An HTTP connection with no request in progress for this long is closed."
+    )
+    http_write_timeout_seconds: float = Field(
+        10.0, gt=0, description="An event stream whose reader takes longer than this to accept data is ended."
     )
 
     # Operations

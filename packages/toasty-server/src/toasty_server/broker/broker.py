@@ -94,6 +94,9 @@ class Broker:
         """Highest committed sequence: the live edge a new subscriber starts from."""
         return self._last_committed
 
+    def has_live_subscription(self, client_id: str) -> bool:
+        return client_id in self._subscriptions
+
     @property
     def subscriptions(self) -> list[Subscription]:
         return list(self._subscriptions.values())
@@ -257,8 +260,9 @@ class Broker:
                 self._mailbox_depth,
             )
 
-    async def prune(self, max_entries: int, max_age_seconds: float) -> int:
-        return await self._store.prune(max_entries, self._clock() - max_age_seconds)
+    async def prune(self, max_entries: int, max_age_seconds: float, max_bytes: int | None = None) -> int:
+        """Apply retention; a subscriber resuming past what went gets a RetentionGap (see deliveries)."""
+        return await self._store.prune(max_entries, self._clock() - max_age_seconds, max_bytes)
 
     # -- subscribing ---------------------------------------------------------------------------------
 

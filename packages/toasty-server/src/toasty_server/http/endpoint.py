@@ -20,6 +20,7 @@ from toasty_server.access.credentials import Credentials
 from toasty_server.access.hosts import is_loopback
 from toasty_server.config import Settings
 from toasty_server.http.calls import CallChecks
+from toasty_server.http.connections import ConnectionGuard
 from toasty_server.http.routes import ROUTES, Handlers
 from toasty_server.interceptors.ratelimit import AgentLimiters
 from toasty_server.interceptors.shutdown import ShutdownGate
@@ -51,6 +52,7 @@ class HttpEndpoint:
         self.host = host
         self.port: int = sock.getsockname()[1]
         self.scheme = "https" if tls else "http"
+        self.guard: ConnectionGuard | None = None
 
     @classmethod
     async def start(cls, parts: HttpParts, settings: Settings) -> HttpEndpoint:
@@ -65,11 +67,17 @@ class HttpEndpoint:
         )
         context = _tls_context(settings)
         closing = asyncio.Event()
-        app = web.Application(middlewares=[checks.middleware()], client_max_size=settings.max_message_bytes)
-        Handlers(parts.api, checks, parts.metrics, closing).add_to(app)
+        guard = ConnectionGuard(settings.http_max_connections, settings.http_idle_timeout_seconds, parts.metrics)
+        app = web.Application(
+            middlewares=[guard.middleware(), checks.middleware()], client_max_size=settings.max_message_bytes
+        )
+        handlers = Handlers(parts.api, checks, parts.metrics, closing, settings.http_write_timeout_seconds)
+        handlers.add_to(app)
         # handler_cancellation: a client that goes away ends its request (and releases its subscription).
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=STOP_SECONDS)
         await runner.setup()
+        assert runner.server is not None  # set by setup()
+        guard.attach(runner.server)
         host = "127.0.0.1" if settings.host == "localhost" else settings.host.strip("[]")
         try:
             sock = _bind(host, settings.http_port)
@@ -82,6 +90,7 @@ class HttpEndpoint:
         site = web.SockSite(runner, sock, ssl_context=context)
         await site.start()
         endpoint = cls(runner, sock, host, closing, tls=context is not None)
+        endpoint.guard = guard
         log.info("HTTP API and web page at %s", endpoint.url)
         return endpoint
 
@@ -96,6 +105,8 @@ class HttpEndpoint:
 
     async def stop(self) -> None:
         self._closing.set()
+        if self.guard is not None:
+            await self.guard.close()
         await self._runner.cleanup()
 
 

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from toasty_proto import v1
 from toasty_server.access.principal import current_principal
-from toasty_server.errors import InvalidArgument
+from toasty_server.errors import FailedPrecondition, InvalidArgument
 from toasty_server.http import sse
 from toasty_server.http.calls import CallChecks, Route, agent_of, set_stream_code
 from toasty_server.http.codec import message_from_json, message_to_json, parse_body
@@ -76,6 +76,13 @@ def openapi_document() -> dict[str, Any]:
     return loaded
 
 
+def _delivery_frame(payload: bytes) -> bytes:
+    """The event of one serialized Delivery (made once per delivery, whatever the number of readers)."""
+    delivery = v1.Delivery.FromString(payload)
+    data = json.dumps(message_to_json(delivery))
+    return sse.event(data, name="delivery", event_id=str(delivery.sequence))
+
+
 def _json(value: betterproto2.Message | Mapping[str, Any], status: int = 200) -> web.Response:
     body = message_to_json(value) if isinstance(value, betterproto2.Message) else value
     return web.Response(status=status, text=json.dumps(body), content_type="application/json")
@@ -84,11 +91,20 @@ def _json(value: betterproto2.Message | Mapping[str, Any], status: int = 200) ->
 class Handlers:
     """One method per route; `closing` is set when the server begins to stop (event streams end)."""
 
-    def __init__(self, api: ToastyApi, checks: CallChecks, metrics: ServerMetrics, closing: asyncio.Event) -> None:
+    def __init__(
+        self,
+        api: ToastyApi,
+        checks: CallChecks,
+        metrics: ServerMetrics,
+        closing: asyncio.Event,
+        write_timeout: float = 10.0,
+    ) -> None:
         self.api = api
         self.checks = checks
         self.metrics = metrics
         self.closing = closing
+        self.write_timeout = write_timeout
+        self._frames = sse.FrameCache()
         self.dashboard = Dashboard(api)
         self._static = {
             name: _package_file("static", name) for name in ("index.html", "app.js", "style.css", "favicon.svg")
@@ -168,7 +184,16 @@ class Handlers:
             after_sequence=_resume_point(request),
             from_beginning=_flag(query, "from_beginning"),
         )
-        self.checks.check_read_as(current_principal(), wanted.client_id)
+        principal = current_principal()
+        self.checks.check_read_as(principal, wanted.client_id)
+        client_id = wanted.client_id or agent
+        if not principal.proved and self.api.broker.has_live_subscription(client_id):
+            # A GET without a credential changes no state: it may not end someone's live stream by naming
+            # its client id (a browser can be made to send such a GET); with a credential it may (resume).
+            raise FailedPrecondition(
+                f"client_id {client_id!r} has a live subscription; a request without a credential cannot take "
+                "it over: retry once it has ended, or send your token"
+            )
         subscription = self.api.open_subscription(agent, wanted)
         try:
             response = await sse.open_stream(request)
@@ -220,12 +245,17 @@ class Handlers:
             async with aclosing(sse.with_heartbeats(source)) as items:
                 async for payload in items:
                     if payload is None:
-                        await response.write(sse.KEEPALIVE)
+                        await self._send(response, sse.KEEPALIVE)
                         continue
-                    delivery = v1.Delivery.FromString(payload)
-                    data = json.dumps(message_to_json(delivery))
-                    await response.write(sse.event(data, name="delivery", event_id=str(delivery.sequence)))
+                    await self._send(response, self._frames.get(payload, _delivery_frame))
                     self.metrics.deliveries.inc()
+        except TimeoutError:  # the reader stopped reading: end its stream without waiting on it further
+            self.metrics.http_streams_kicked.inc()
+            log.info("%s: the reader took over %.1fs to accept data; stream ended", request.path, self.write_timeout)
+            set_stream_code(request, grpc.StatusCode.RESOURCE_EXHAUSTED)
+            if request.transport is not None:
+                request.transport.abort()
+            return
         except (ConnectionResetError, asyncio.CancelledError):
             set_stream_code(request, grpc.StatusCode.CANCELLED)
             raise
@@ -233,6 +263,11 @@ class Handlers:
             await self._end_with_error(request, response, exc)
             return
         await self._end_with_error(request, response, None)
+
+    async def _send(self, response: web.StreamResponse, frame: bytes) -> None:
+        """Write one frame; TimeoutError when the reader does not take it within the write timeout (a
+        reader that stops reading must not hold its subscription and buffers for ever)."""
+        await asyncio.wait_for(response.write(frame), self.write_timeout)
 
     async def _end_with_error(self, request: web.Request, response: web.StreamResponse, exc: Exception | None) -> None:
         """The last event of a stream: `event: error` with the error body (as a JSON error response has)."""

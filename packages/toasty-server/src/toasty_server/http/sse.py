@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TypeVar
 
 from aiohttp import web
@@ -21,6 +22,24 @@ T = TypeVar("T")
 HEARTBEAT_SECONDS = 15.0
 KEEPALIVE = b": keep-alive\n\n"
 RECONNECT_MS = 1000  # what an EventSource waits before reconnecting (it then sends Last-Event-ID)
+
+
+class FrameCache:
+    """Event frames by the delivery bytes they encode: the broker hands every subscriber of a publish the
+    same bytes, so with N readers the frame is built once, not N times (at 1,000 readers, building it per
+    reader stalled the event loop). Bounded: the oldest frames are forgotten first."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._frames: OrderedDict[bytes, bytes] = OrderedDict()
+
+    def get(self, payload: bytes, build: Callable[[bytes], bytes]) -> bytes:
+        frame = self._frames.get(payload)
+        if frame is None:
+            frame = self._frames[payload] = build(payload)
+            if len(self._frames) > self._size:
+                self._frames.popitem(last=False)
+        return frame
 
 
 def event(data: str, *, name: str | None = None, event_id: str | None = None) -> bytes:

@@ -26,6 +26,7 @@ LIMIT_SETTINGS = (
     "render_queue_depth",
     "retention_max_entries",
     "retention_max_age_seconds",
+    "retention_max_bytes",
     "max_message_bytes",
     "max_title_chars",
     "max_text_chars",
@@ -34,6 +35,11 @@ LIMIT_SETTINGS = (
     "max_inputs",
     "max_choices",
     "image_max_bytes",
+    "http_max_connections",
+    "http_idle_timeout_seconds",
+    "http_write_timeout_seconds",
+    "max_await_seconds",
+    "max_open_questions_per_agent",
 )
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -81,6 +87,21 @@ class ServerMetrics:
         )
         self.auth_refusals = Counter(
             "toasty_auth_refusals", "Calls refused by the token check, by status code.", ["code"], registry=r
+        )
+        self.http_connections_refused = Counter(
+            "toasty_http_connections_refused",
+            "HTTP connections answered 503 and closed because TOASTY_HTTP_MAX_CONNECTIONS were open.",
+            registry=r,
+        )
+        self.http_connections_idle_closed = Counter(
+            "toasty_http_connections_idle_closed",
+            "HTTP connections closed after TOASTY_HTTP_IDLE_TIMEOUT_SECONDS without a request in progress.",
+            registry=r,
+        )
+        self.http_streams_kicked = Counter(
+            "toasty_http_streams_kicked",
+            "Event streams ended because their reader did not accept data within TOASTY_HTTP_WRITE_TIMEOUT_SECONDS.",
+            registry=r,
         )
         self.http_requests = Counter(
             "toasty_http_requests",
@@ -154,6 +175,11 @@ class _StateCollector(Collector):
             broker.overflows,
         )
         yield GaugeMetricFamily("toasty_last_sequence", "Highest committed sequence of the log.", broker.last_sequence)
+        yield GaugeMetricFamily(
+            "toasty_log_bytes",
+            "Payload bytes the log retains, as of its last write or pruning (bounded by TOASTY_RETENTION_MAX_BYTES).",
+            broker.store.payload_bytes,
+        )
         yield GaugeMetricFamily(
             "toasty_pending_interactions", "Interactive notifications waiting for an outcome.", len(broker.asks)
         )
