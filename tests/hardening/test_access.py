@@ -178,7 +178,12 @@ def test_tls_settings_go_together_and_allow_a_remote_host(certificate: tuple[Pat
         load_settings(tls_cert=cert)
     with pytest.raises(ConfigError, match=r"tls_key \(TOASTY_TLS_KEY\).*does not exist"):
         load_settings(tls_cert=cert, tls_key=tmp_path / "nope.pem")
-    assert load_settings(host="0.0.0.0", tls_cert=cert, tls_key=key).host == "0.0.0.0"
+    with pytest.raises(ConfigError, match="set TOASTY_TOKEN_FILE"):  # anonymity is for this machine only
+        load_settings(host="0.0.0.0", tls_cert=cert, tls_key=key)
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text('remote-agent = "remote-agent-token"\n')
+    tokens.chmod(0o600)
+    assert load_settings(host="0.0.0.0", tls_cert=cert, tls_key=key, token_file=tokens).host == "0.0.0.0"
 
 
 async def test_tls_listener_serves_grpc_and_metrics(certificate: tuple[Path, Path]) -> None:

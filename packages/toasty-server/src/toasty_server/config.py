@@ -186,6 +186,12 @@ class Settings(BaseSettings):
                 f"host (TOASTY_HOST) {self.host!r} is not a loopback address, and listening beyond this machine "
                 "needs TLS: set TOASTY_TLS_CERT and TOASTY_TLS_KEY, or use a loopback host such as localhost"
             )
+        if self.token_file is None and not is_loopback(self.host):
+            # a caller without a credential is only trusted to publish when it is on this machine
+            raise ValueError(
+                f"host (TOASTY_HOST) {self.host!r} is not a loopback address, and callers from other machines must "
+                "prove who they are: set TOASTY_TOKEN_FILE (agents' tokens; the person secret still works)"
+            )
         return self
 
     @property
