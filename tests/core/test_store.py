@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from toasty_server.store import Ask, LogEntry, MemoryStore, SQLiteStore, Store, StoreCorrupt
+from toasty_server.store import Ask, LogEntry, SQLiteStore, Store, StoreCorrupt
 
 
 def entry(seq: int, target: str = "", at: float | None = None) -> LogEntry:
@@ -20,14 +19,6 @@ def entry(seq: int, target: str = "", at: float | None = None) -> LogEntry:
 def sized(seq: int, size: int, ask: Ask | None = None) -> LogEntry:
     """An entry whose payload is exactly `size` bytes."""
     return LogEntry(seq, "", time.time(), ask.notification_id if ask else f"n{seq}", b"x" * size, ask=ask)
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "t.db")
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 async def test_entries_survive_reopening_and_are_read_per_client(tmp_path: Path) -> None:

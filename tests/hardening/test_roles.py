@@ -1,6 +1,6 @@
 """The access model (issue 15 part 3): roles come from credentials, never from what a caller claims.
 
-Two real agent processes share only the hub (tests/hardening/agent_process.py); the person answers with
+Two real agent processes share only the proc (tests/hardening/agent_process.py); the person answers with
 the `toasty` command, which reads the person secret.
 """
 
@@ -11,7 +11,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -36,19 +35,11 @@ def agent_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("TOASTY_TOKEN", "TOASTY_PERSON_SECRET_FILE")}
 
 
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "toasty.db")
-    server.start()
-    yield server
-    server.kill()
-
-
 def test_another_agent_process_cannot_read_answer_or_withdraw_a_question_and_the_person_answers(
-    hub: ServerProcess,
+    proc: ServerProcess,
 ) -> None:
     asker = subprocess.Popen(
-        [*AGENT, "ask", hub.address, "deployer", "Ship it?"], stdout=subprocess.PIPE, text=True, env=agent_env()
+        [*AGENT, "ask", proc.address, "deployer", "Ship it?"], stdout=subprocess.PIPE, text=True, env=agent_env()
     )
     try:
         assert asker.stdout is not None
@@ -58,7 +49,11 @@ def test_another_agent_process_cannot_read_answer_or_withdraw_a_question_and_the
 
         # A second process claims the same agent id: its claim proves nothing.
         snoop = subprocess.run(
-            [*AGENT, "snoop", hub.address, "deployer", nid], capture_output=True, text=True, timeout=60, env=agent_env()
+            [*AGENT, "snoop", proc.address, "deployer", nid],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=agent_env(),
         )
         lines = [json.loads(line) for line in snoop.stdout.splitlines()]
         outcomes = {line["call"]: line.get("outcome") for line in lines}
@@ -71,11 +66,11 @@ def test_another_agent_process_cannot_read_answer_or_withdraw_a_question_and_the
 
         # The person answers from a terminal; the source is the server's word, not the caller's.
         answered = subprocess.run(
-            [*TOASTY, "--address", hub.address, "answer", nid, "yes"],
+            [*TOASTY, "--address", proc.address, "answer", nid, "yes"],
             capture_output=True,
             text=True,
             timeout=30,
-            env={**agent_env(), "TOASTY_PERSON_SECRET_FILE": str(hub.person_secret_file)},
+            env={**agent_env(), "TOASTY_PERSON_SECRET_FILE": str(proc.person_secret_file)},
         )
         assert answered.stdout.strip() == "answered", answered.stderr
         answer = json.loads(asker.stdout.readline())
@@ -86,26 +81,26 @@ def test_another_agent_process_cannot_read_answer_or_withdraw_a_question_and_the
 
     # Even after the answer, a process claiming the asker's id does not receive it through a subscription.
     snoop = subprocess.run(
-        [*AGENT, "snoop", hub.address, "deployer", nid], capture_output=True, text=True, timeout=60, env=agent_env()
+        [*AGENT, "snoop", proc.address, "deployer", nid], capture_output=True, text=True, timeout=60, env=agent_env()
     )
     lines = [json.loads(line) for line in snoop.stdout.splitlines()]
     assert {"call": "subscribe", "interactions": []} in lines, snoop.stdout + snoop.stderr
     assert {"call": "await", "outcome": "PermissionDenied"} in lines
 
 
-def test_without_the_person_secret_the_toasty_command_cannot_answer(hub: ServerProcess) -> None:
+def test_without_the_person_secret_the_toasty_command_cannot_answer(proc: ServerProcess) -> None:
     asker = subprocess.Popen(
-        [*AGENT, "ask", hub.address, "deployer", "Ship it?"], stdout=subprocess.PIPE, text=True, env=agent_env()
+        [*AGENT, "ask", proc.address, "deployer", "Ship it?"], stdout=subprocess.PIPE, text=True, env=agent_env()
     )
     try:
         assert asker.stdout is not None
         nid = json.loads(asker.stdout.readline())["id"]
         refused = subprocess.run(
-            [*TOASTY, "--address", hub.address, "answer", f"deployer~{nid}", "yes"],
+            [*TOASTY, "--address", proc.address, "answer", f"deployer~{nid}", "yes"],
             capture_output=True,
             text=True,
             timeout=30,
-            env={**agent_env(), "TOASTY_PERSON_SECRET_FILE": str(hub.db_path.parent / "no-such-file")},
+            env={**agent_env(), "TOASTY_PERSON_SECRET_FILE": str(proc.db_path.parent / "no-such-file")},
         )
         assert refused.returncode == 1
         assert "only the agent that asked it" in refused.stderr

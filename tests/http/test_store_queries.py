@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from toasty_server.store import LogEntry, MemoryStore, SQLiteStore, Store
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "t.db")
-    await opened.open()
-    yield opened
-    await opened.close()
+from toasty_server.store import LogEntry, Store
 
 
 def entry(sequence: int, notification_id: str, target: str = "") -> LogEntry:
