@@ -89,7 +89,8 @@ class ToastyApi:
         # log, the question and the toast by the global id, so two agents may use one id (service.ids).
         key = global_id(publisher, notification.id)
         # A caller without a credential proves a question is its own with this key; its id is only a claim.
-        answer_key = "" if current_principal().proved else secrets.token_urlsafe(24)
+        asking = notification.interactive is not None
+        answer_key = secrets.token_urlsafe(24) if asking and not current_principal().proved else ""
         ask = self.interactions.ask_for(notification, publisher, answer_key, key)
         if ask is not None and self.broker.asks.get(key) is not None:
             raise FailedPrecondition(
