@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -87,6 +89,80 @@ def test_interactive_builder_maps_buttons_and_inputs() -> None:
 def test_builders_refuse_invalid_input(build: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         build()  # type: ignore[operator]
+
+
+def _ask(*inputs: TextInput | SelectionInput, buttons: list[Button] | None = None) -> InteractiveNotification:
+    return InteractiveNotification(title="q", buttons=buttons or [Button(id="ok", label="OK")], inputs=list(inputs))
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        # a default that is not a choice names the default and lists the choices
+        (
+            lambda: SelectionInput(id="s", choices=[Choice(id="a", label="A"), Choice(id="c", label="C")], default="b"),
+            "default 'b' is not one of the choice ids ('a', 'c'); set default to one of them",
+        ),
+        # required text must say something
+        (lambda: Button(id="ok", label=""), "label\n  must not be empty or only spaces"),
+        (lambda: Button(id="ok", label="   "), "label\n  must not be empty or only spaces"),
+        (lambda: Choice(id="a", label=" \t"), "label\n  must not be empty or only spaces"),
+        (lambda: TextNotification(title="  "), "title\n  must not be empty or only spaces"),
+        # duplicate ids name the id
+        (
+            lambda: _ask(buttons=[Button(id="go", label="Go"), Button(id="go", label="Go now")]),
+            "button ids must be unique: 'go' is used 2 times; give each button its own id",
+        ),
+        (
+            lambda: _ask(TextInput(id="env"), SelectionInput(id="env", choices=[Choice(id="p", label="P")])),
+            "input ids must be unique across text and selection inputs: 'env' is used 2 times",
+        ),
+        (
+            lambda: _ask(TextInput(id="why"), TextInput(id="why")),
+            "input ids must be unique across text and selection inputs: 'why' is used 2 times",
+        ),
+        (
+            lambda: SelectionInput(id="s", choices=[Choice(id="a", label="A"), Choice(id="a", label="B")]),
+            "choice ids must be unique within a selection: 'a' is used 2 times; give each choice its own id",
+        ),
+        # the id rule, with the offending character named
+        (
+            lambda: Button(id="has space", label="x"),
+            "id 'has space' does not match the id pattern: it contains a space",
+        ),
+        (lambda: Choice(id="a~b", label="x"), "it contains '~' (reserved"),
+        (lambda: TextInput(id="-x"), "it starts with '-'; use only letters, digits and . _ : @ / -"),
+        (lambda: SelectionInput(id="s!", choices=[Choice(id="a", label="A")]), "it contains '!'"),
+        (lambda: TextNotification(title="t", id="agent~1"), "it contains '~'"),
+        (lambda: ProgressNotification(title="p", key=""), "key\n  is empty; give an id"),
+        (lambda: Button(id="a" * 129, label="x"), "is 129 characters long; the limit is 128"),
+        # the server's limits
+        (
+            lambda: InteractiveNotification(title="q", buttons=[]),
+            "add at least one button: it is how the person answers",
+        ),
+        (lambda: _ask(buttons=[Button(id=f"b{i}", label="L") for i in range(6)]), "has 6 buttons; at most 5"),
+        (lambda: _ask(*[TextInput(id=f"i{i}") for i in range(6)]), "has 6 inputs; at most 5 are allowed"),
+        (
+            lambda: SelectionInput(id="s", choices=[Choice(id=f"c{i}", label="C") for i in range(21)]),
+            "has 21 choices; at most 20 are allowed",
+        ),
+        (lambda: SelectionInput(id="s", choices=[]), "add at least 1 choice"),
+    ],
+)
+def test_refusals_say_what_to_fix(build: object, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        build()  # type: ignore[operator]
+
+
+def test_a_nested_refusal_points_at_the_field_without_pydantic_prefixes() -> None:
+    with pytest.raises(ValidationError) as refused:
+        InteractiveNotification.model_validate(
+            {"title": "q", "buttons": [{"id": "ok", "label": "OK"}, {"id": "no", "label": " "}]}
+        )
+    [error] = refused.value.errors()
+    assert error["loc"] == ("buttons", 1, "label")
+    assert error["msg"] == "must not be empty or only spaces; write the text the person reads"
 
 
 def test_progress_builder() -> None:

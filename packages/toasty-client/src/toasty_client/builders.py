@@ -2,27 +2,113 @@
 
     TextNotification(title="Build passed", line1="main @ 4f2a9c").to_proto()
 
-Limits mirror the server's defaults (5 buttons, 5 inputs, 256-character titles); the server checks
+The rules mirror the server's (toasty_server.service.validation) with its default limits: 5 buttons,
+5 inputs, 20 choices, 256-character titles and labels, 128-character ids. They live in the "Rules"
+section below, and a refusal is a pydantic ValidationError that says what to fix. The server checks
 again with its configured limits.
 """
 
 from __future__ import annotations
 
 import enum
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, NoReturn, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from toasty_proto import v1
 
 MAX_TITLE = 256
 MAX_TEXT = 2048
+MAX_ID = 128
 MAX_BUTTONS = 5
 MAX_INPUTS = 5
+MAX_CHOICES = 20
 
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE, strip_whitespace=True)]
+# -- Rules -------------------------------------------------------------------------------------------------
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]*")  # as toasty_server.service.validation
+_ALNUM = frozenset(string.ascii_letters + string.digits)
+_ID_RULE = "use only letters, digits and . _ : @ / -, starting with a letter or digit"
+
+
+def _refuse(kind: str, problem: str) -> NoReturn:
+    """Raise the ValidationError entry for `problem`, worded as given (no "Value error," prefix)."""
+    raise PydanticCustomError(f"toasty_{kind}", "{problem}", {"problem": problem})
+
+
+def _id_rule(value: str) -> str:
+    """An id follows the server's rule: answers, URLs and logs carry it as is, and the server joins an
+    agent's name to its ids with `~` (so `~` is never allowed)."""
+    if not value:
+        _refuse("id", f"is empty; give an id ({_ID_RULE})")
+    if len(value) > MAX_ID:
+        _refuse("id", f"id {value[:40]!r}... is {len(value)} characters long; the limit is {MAX_ID}")
+    if not _ID.fullmatch(value):
+        if value[0] not in _ALNUM:
+            why = f"it starts with {_character(value[0])}"
+        else:
+            bad = next(c for c in value if c not in _ALNUM and c not in "._:@/-")
+            why = f"it contains {_character(bad)}"
+            if bad == "~":
+                why += " (reserved: the server joins an agent's name to its ids with ~)"
+        _refuse("id", f"id {value[:40]!r} does not match the id pattern: {why}; {_ID_RULE}")
+    return value
+
+
+def _character(c: str) -> str:
+    """A character as a message shows it (a bare space would be easy to miss)."""
+    return "a space" if c == " " else repr(c)
+
+
+def _not_blank(value: str) -> str:
+    """A title or a button or choice label is what the person reads (or clicks): it must say something."""
+    if not value.strip():
+        _refuse("blank", "must not be empty or only spaces; write the text the person reads")
+    return value
+
+
+class _HasId(Protocol):
+    """A Button, TextInput, SelectionInput or Choice: what an answer names by id."""
+
+    @property
+    def id(self) -> str: ...
+
+
+_T = TypeVar("_T", bound=_HasId)
+
+
+def _id_list(what: str, low: int, high: int, *, none: str = "", shared: str = "") -> Callable[[list[_T]], list[_T]]:
+    """A list of buttons, inputs or choices: between `low` and `high` of them (`none` says why at least one),
+    and no id twice, since the answer names the button clicked and each input's value by id."""
+
+    def check(items: list[_T]) -> list[_T]:
+        if len(items) < low:
+            _refuse("too_few", none or f"add at least {low} {what}")
+        if len(items) > high:
+            _refuse("too_many", f"has {len(items)} {what}s; at most {high} are allowed")
+        _unique([item.id for item in items], what, shared)
+        return items
+
+    return check
+
+
+def _unique(ids: Sequence[str], what: str, shared: str = "") -> None:
+    repeated = [f"{i!r} is used {n} times" for i, n in Counter(ids).items() if n > 1]
+    if repeated:
+        _refuse(
+            "duplicate_id", f"{what} ids must be unique{shared}: {', '.join(repeated)}; give each {what} its own id"
+        )
+
+
+Identifier = Annotated[str, AfterValidator(_id_rule)]  # ids of notifications, progress bars, buttons, inputs
+# a notification title, a button or choice label: required; surrounding spaces are dropped
+Title = Annotated[str, StringConstraints(max_length=MAX_TITLE, strip_whitespace=True), AfterValidator(_not_blank)]
 Line = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 Label = Annotated[str, StringConstraints(max_length=MAX_TITLE)]
 
@@ -131,6 +217,8 @@ class ImageTextNotification(TextNotification):
 
 
 class Button(BaseModel):
+    """A button on the toast; the answer names the one clicked by its `id`."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: Identifier
@@ -138,6 +226,8 @@ class Button(BaseModel):
 
 
 class TextInput(BaseModel):
+    """A text box; its `title` (shown above it) and `placeholder` are optional, as on the server."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: Identifier
@@ -146,6 +236,8 @@ class TextInput(BaseModel):
 
 
 class Choice(BaseModel):
+    """One entry of a SelectionInput; the answer carries the chosen `id`."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: Identifier
@@ -153,33 +245,42 @@ class Choice(BaseModel):
 
 
 class SelectionInput(BaseModel):
+    """A drop-down of 1 to 20 choices; `default` (a choice id, or empty for none) is preselected."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: Identifier
     title: Label = ""
-    choices: list[Choice] = Field(min_length=1, max_length=20)
+    choices: Annotated[list[Choice], AfterValidator(_id_list("choice", 1, MAX_CHOICES, shared=" within a selection"))]
     default: str = ""
 
     @model_validator(mode="after")
     def _default_is_a_choice(self) -> Self:
-        if self.default and self.default not in {c.id for c in self.choices}:
-            raise ValueError(f"default {self.default!r} is not one of the choice ids")
-        _unique([c.id for c in self.choices], "choice ids")
+        """The desktop can only preselect a choice that exists; the server refuses any other default."""
+        ids = [c.id for c in self.choices]
+        if self.default and self.default not in ids:
+            _refuse(
+                "default",
+                f"default {self.default!r} is not one of the choice ids ({', '.join(map(repr, ids))}); "
+                "set default to one of them, or leave it empty to preselect nothing",
+            )
         return self
 
 
 class InteractiveNotification(TextNotification):
     """Buttons (at least one) and up to five text or selection inputs; the answer comes back to you."""
 
-    buttons: list[Button] = Field(min_length=1, max_length=MAX_BUTTONS)
-    inputs: list[TextInput | SelectionInput] = Field(default_factory=list, max_length=MAX_INPUTS)
+    buttons: Annotated[
+        list[Button],
+        AfterValidator(
+            _id_list("button", 1, MAX_BUTTONS, none="add at least one button: it is how the person answers")
+        ),
+    ]
+    inputs: Annotated[
+        list[TextInput | SelectionInput],
+        AfterValidator(_id_list("input", 0, MAX_INPUTS, shared=" across text and selection inputs")),
+    ] = Field(default_factory=list)
     image: Image | None = None
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Self:
-        _unique([b.id for b in self.buttons], "button ids")
-        _unique([i.id for i in self.inputs], "input ids")
-        return self
 
     def to_proto(self) -> v1.Notification:
         n = self._envelope()
@@ -245,9 +346,3 @@ class ProgressNotification(_Builder):
 
 
 NotificationBuilder = TextNotification | ImageTextNotification | InteractiveNotification | ProgressNotification
-
-
-def _unique(ids: list[str], what: str) -> None:
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ValueError(f"{what} must be unique; repeated: {', '.join(duplicates)}")
