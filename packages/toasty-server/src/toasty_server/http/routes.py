@@ -20,7 +20,7 @@ from aiohttp import web
 from toasty_proto import v1
 from toasty_server.access.principal import current_principal
 from toasty_server.errors import FailedPrecondition, InvalidArgument
-from toasty_server.http import sse
+from toasty_server.http import plain, sse
 from toasty_server.http.calls import CallChecks, Route, agent_of, set_stream_code
 from toasty_server.http.codec import message_from_json, message_to_json, parse_body
 from toasty_server.http.dashboard import LOG_SIZE, MAX_LOG_SIZE, Dashboard
@@ -38,6 +38,7 @@ ANSWER_KEY_HEADER = "X-Answer-Key"  # PublishResponse.answerKey of a question pu
 
 ROUTES: dict[str, Route] = {
     "publish": Route(v1.NOTIFICATION_SERVICE_PUBLISH),
+    "notify": Route(v1.NOTIFICATION_SERVICE_PUBLISH),  # a plain-text publish: counted and limited as one
     "send": Route(v1.NOTIFICATION_SERVICE_SEND_NOTIFICATION),
     "await_answer": Route(v1.NOTIFICATION_SERVICE_AWAIT_INTERACTION),
     "answer": Route(v1.NOTIFICATION_SERVICE_ANSWER),
@@ -115,6 +116,7 @@ class Handlers:
         """The routes; API reads answer GET only (a HEAD must not open a stream or spend a call)."""
         r = app.router
         r.add_post("/v1/publish", self.publish, name="publish")
+        r.add_post("/v1/notify", self.notify, name="notify")
         r.add_post("/v1/send", self.send, name="send")
         r.add_get(
             "/v1/notifications/{notification_id}/answer", self.await_answer, name="await_answer", allow_head=False
@@ -139,6 +141,16 @@ class Handlers:
             set_notification_id(body.notification.id)
         published = await self.api.publish(agent_of(request), body)
         set_notification_id(published.notification_id)  # the log lines of this call carry it from here on
+        return _json(published)
+
+    async def notify(self, request: web.Request) -> web.Response:
+        """A plain-text body (title, lines, urgency, tags from headers or the query) as a Text toast."""
+        notice = plain.read_notice(await request.read(), request.headers, request.query)
+        try:
+            published = await self.api.publish(agent_of(request), notice.request)
+        except InvalidArgument as exc:
+            raise notice.renamed(exc) from None
+        set_notification_id(published.notification_id)
         return _json(published)
 
     async def send(self, request: web.Request) -> web.Response:
