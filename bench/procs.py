@@ -205,7 +205,7 @@ class RawServer(GrpcServer):
 # Toasty as shipped, except two settings a benchmark cannot keep: the per-agent rate limit stays on (its
 # interceptor runs on every call) but with a limit no bench agent reaches, and the metrics HTTP port is a
 # free one instead of 9090.
-TOASTY_ENV = {"TOASTY_RATE_LIMIT": "1e12", "TOASTY_METRICS_PORT": "0"}
+TOASTY_ENV = {"TOASTY_RATE_LIMIT": "1e12", "TOASTY_CALL_RATE_LIMIT": "1e12", "TOASTY_METRICS_PORT": "0"}
 
 
 class ToastyServer(GrpcServer):

@@ -33,6 +33,7 @@ class ServerProcess:
         # Tests publish far faster than an agent should: no rate limit unless a test sets one.
         self.env = {
             "TOASTY_RATE_LIMIT": "0",
+            "TOASTY_CALL_RATE_LIMIT": "0",
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }

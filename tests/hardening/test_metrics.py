@@ -39,18 +39,17 @@ async def test_counters_move_with_publishes_deliveries_toasts_and_refusals() -> 
             received = [await call.read() for _ in range(3)]
             assert len(received) == 3
             await server.renderer.drain()
-            await unary(channel, v1.NOTIFICATION_SERVICE_GET_STATUS, v1.StatusRequest(), (("x-agent-id", "limited"),))
+            limited = (("x-agent-id", "limited"),)  # an attention budget of one new toast
+            await unary(channel, v1.NOTIFICATION_SERVICE_PUBLISH, text_publish("first"), limited)
             with pytest.raises(grpc.aio.AioRpcError):
-                await unary(
-                    channel, v1.NOTIFICATION_SERVICE_GET_STATUS, v1.StatusRequest(), (("x-agent-id", "limited"),)
-                )
+                await unary(channel, v1.NOTIFICATION_SERVICE_PUBLISH, text_publish("second"), limited)
             with pytest.raises(grpc.aio.AioRpcError):
                 await unary(channel, v1.NOTIFICATION_SERVICE_PUBLISH, v1.PublishRequest(), (("x-agent-id", "p"),))
 
             during = await ascrape(server.metrics_port)
             assert during["toasty_subscribers"] == 1
             assert during['toasty_mailbox_queued{client_id="reader"}'] == 0
-            assert during["toasty_deliveries_total"] == 3
+            assert during["toasty_deliveries_total"] == 4  # the reader also got limited's first toast
             call.cancel()
         cancelled = f'toasty_rpc_calls_total{{code="CANCELLED",method="{SERVICE}/Subscribe"}}'
         for _ in range(100):  # the server sees the cancellation a moment later
@@ -59,16 +58,15 @@ async def test_counters_move_with_publishes_deliveries_toasts_and_refusals() -> 
             await asyncio.sleep(0.02)
 
         after = await ascrape(server.metrics_port)
-        assert after[PUBLISH_OK] == 3
-        assert after['toasty_publishes_total{method="Publish"}'] == 3
-        assert after[f'toasty_rpc_duration_seconds_count{{method="{SERVICE}/Publish"}}'] == 4
+        assert after[PUBLISH_OK] == 4  # p's three, limited's first
+        assert after['toasty_publishes_total{method="Publish"}'] == 4
+        assert after[f'toasty_rpc_duration_seconds_count{{method="{SERVICE}/Publish"}}'] == 6
         assert after[f'toasty_rpc_calls_total{{code="INVALID_ARGUMENT",method="{SERVICE}/Publish"}}'] == 1
-        assert after[f'toasty_rpc_calls_total{{code="RESOURCE_EXHAUSTED",method="{SERVICE}/GetStatus"}}'] == 1
+        assert after[f'toasty_rpc_calls_total{{code="RESOURCE_EXHAUSTED",method="{SERVICE}/Publish"}}'] == 1
         assert after["toasty_rate_limit_refusals_total"] == 1
-        assert after["toasty_rate_limited_agents"] == 3  # reader, p, limited
-        assert after["toasty_deliveries_total"] == 3
-        assert after['toasty_toasts_shown_total{backend="console"}'] == 3
-        assert after["toasty_last_sequence"] == 3
+        assert after["toasty_deliveries_total"] == 4
+        assert after['toasty_toasts_shown_total{backend="console"}'] == 4
+        assert after["toasty_last_sequence"] == 4
         assert after["toasty_mailbox_overflows_total"] == 0
         assert after["toasty_pending_interactions"] == 0
         assert after[cancelled] == 1

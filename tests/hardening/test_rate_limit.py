@@ -55,7 +55,7 @@ async def test_over_the_limit_is_refused_at_once_with_a_retry_hint_and_others_ar
 
 async def test_callers_without_an_agent_id_share_the_anonymous_budget() -> None:
     async with (
-        running_server(rate_limit=2, rate_window=60) as server,
+        running_server(call_rate_limit=2, rate_window=60) as server,
         grpc.aio.insecure_channel(server.address) as channel,
     ):
         await unary(channel, STATUS, v1.StatusRequest())
@@ -70,22 +70,23 @@ async def test_overrides_and_burst() -> None:
         running_server(rate_limit=2, rate_window=60, rate_overrides={"ci-bot": 100}, rate_burst=5) as server,
         grpc.aio.insecure_channel(server.address) as channel,
     ):
-        for _ in range(5):  # the burst lets any agent make 5 calls at once...
-            await unary(channel, STATUS, v1.StatusRequest(), agent("dev"))
+        for i in range(5):  # the burst lets any agent show 5 new toasts at once...
+            await unary(channel, PUBLISH, text_publish(f"dev {i}"), agent("dev"))
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await unary(channel, STATUS, v1.StatusRequest(), agent("dev"))
-        # ...and the sustained rate stays 2 per 60 s: the next call is 30 s away.
+            await unary(channel, PUBLISH, text_publish("one too many"), agent("dev"))
+        # ...and the sustained rate stays 2 per 60 s: the next toast is 30 s away.
         assert 20_000 < int(trailing(refused.value, "toasty-retry-after-ms")) <= 30_000
-        for _ in range(5):
-            await unary(channel, STATUS, v1.StatusRequest(), agent("ci-bot"))
+        assert "attention budget" in (refused.value.details() or "")
+        for i in range(5):
+            await unary(channel, PUBLISH, text_publish(f"bot {i}"), agent("ci-bot"))
         with pytest.raises(grpc.aio.AioRpcError) as bot_refused:
-            await unary(channel, STATUS, v1.StatusRequest(), agent("ci-bot"))
+            await unary(channel, PUBLISH, text_publish("bot again"), agent("ci-bot"))
         assert int(trailing(bot_refused.value, "toasty-retry-after-ms")) <= 600  # 100 per 60 s
 
 
 async def test_a_stream_counts_once_however_much_it_delivers() -> None:
     async with (
-        running_server(rate_limit=2, rate_window=60, rate_overrides={"publisher": 0}) as server,
+        running_server(call_rate_limit=25, rate_window=60) as server,
         grpc.aio.insecure_channel(server.address) as channel,
     ):
         call = stream(channel, v1.SubscriptionRequest(client_id="reader"), agent("reader"))
@@ -93,7 +94,7 @@ async def test_a_stream_counts_once_however_much_it_delivers() -> None:
             if server.broker.subscriptions:
                 break
             await asyncio.sleep(0.02)
-        for i in range(20):  # "publisher" has no limit (override 0)
+        for i in range(20):  # 20 of the publisher's 25 calls
             await unary(channel, PUBLISH, text_publish(f"n{i}"), agent("publisher"))
         got = []
         async for delivery in call:
@@ -101,8 +102,9 @@ async def test_a_stream_counts_once_however_much_it_delivers() -> None:
             if len(got) == 20:
                 break
         call.cancel()
-        # Twenty messages on the stream cost the reader one call: one more is still allowed.
-        await unary(channel, STATUS, v1.StatusRequest(), agent("reader"))
+        # Twenty messages on the stream cost the reader one call: 24 more are still allowed.
+        for _ in range(24):
+            await unary(channel, STATUS, v1.StatusRequest(), agent("reader"))
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await unary(channel, STATUS, v1.StatusRequest(), agent("reader"))
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -110,7 +112,7 @@ async def test_a_stream_counts_once_however_much_it_delivers() -> None:
 
 async def test_a_refused_subscribe_is_refused_as_a_stream() -> None:
     async with (
-        running_server(rate_limit=1, rate_window=60) as server,
+        running_server(call_rate_limit=1, rate_window=60) as server,
         grpc.aio.insecure_channel(server.address) as channel,
     ):
         await unary(channel, STATUS, v1.StatusRequest(), agent("x"))

@@ -50,7 +50,7 @@ async def test_over_the_limit_is_429_with_retry_after_and_the_budget_is_shared_w
         assert (refused.error["code"], refused.error["reason"]) == ("RESOURCE_EXHAUSTED", "RATE_LIMITED")
         assert 1 <= int(refused.headers["Retry-After"]) <= 15  # one call every 60/4 = 15 s
         assert 0 < refused.error["retry_after_ms"] <= 15_000
-        assert "gRPC and HTTP together" in refused.error["message"]
+        assert "attention budget" in refused.error["message"]  # new toasts, over gRPC and HTTP together
 
         # ...and gRPC is refused too: it is the same budget.
         with pytest.raises(grpc.aio.AioRpcError) as over:
@@ -65,7 +65,7 @@ async def test_over_the_limit_is_429_with_retry_after_and_the_budget_is_shared_w
 
 
 async def test_callers_without_an_agent_id_are_anonymous(session: aiohttp.ClientSession) -> None:
-    async with running_server(http_enabled=True, http_port=0, rate_limit=2, rate_window=60) as server:
+    async with running_server(http_enabled=True, http_port=0, call_rate_limit=2, rate_window=60) as server:
         nobody = api_for(server, session, "")
         reply = await nobody.call("POST", "/v1/publish", {"notification": {**TEXT, "id": "n1"}})
         assert reply.status == 200

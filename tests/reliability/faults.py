@@ -24,6 +24,7 @@ from tests.core.process import ServerProcess
 # servers run at once), no desktop: the faults under test are in the log and the streams.
 SERVER_ENV = {
     "TOASTY_RATE_LIMIT": "0",
+    "TOASTY_CALL_RATE_LIMIT": "0",
     "TOASTY_METRICS_PORT": "0",
     "TOASTY_SHUTDOWN_GRACE_SECONDS": "1",
     "PYTHONUNBUFFERED": "1",

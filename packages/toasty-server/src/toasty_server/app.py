@@ -24,10 +24,11 @@ from toasty_server.access.credentials import Credentials
 from toasty_server.access.listen import Listener, listen
 from toasty_server.access.person_secret import load_or_create
 from toasty_server.access.tokens import TokenBook, TokenFileError
+from toasty_server.attention.budget import AttentionBudget
 from toasty_server.broker import Broker
 from toasty_server.config import Settings
 from toasty_server.http import HttpEndpoint, HttpParts
-from toasty_server.interceptors import AgentLimiters, ShutdownGate, build_interceptors, rate_policy
+from toasty_server.interceptors import AgentLimiters, ShutdownGate, build_interceptors, call_policy, rate_policy
 from toasty_server.observability.endpoint import MetricsEndpoint, start_metrics
 from toasty_server.observability.metrics import ServerMetrics, limits_of
 from toasty_server.render.backend import ToastBackend
@@ -78,6 +79,9 @@ class ToastyServer:
         self.health = health.aio.HealthServicer()
         self.metrics = ServerMetrics(self.broker, self.renderer, limits=limits_of(settings))
         self.interactions.on_outcome = self.metrics.count_interaction
+        attention = rate_policy(settings)
+        if attention.enabled:
+            self.api.attention = AttentionBudget(AgentLimiters(attention), self.metrics.rate_limit_refusals.inc)
         self.metrics_endpoint: MetricsEndpoint | None = None
         self.http_endpoint: HttpEndpoint | None = None
         self.gate = ShutdownGate()
@@ -122,8 +126,8 @@ class ToastyServer:
         await self.renderer.start()
         self.person_secret = load_or_create(self.settings.person_secret_path)
         credentials = Credentials(self.person_secret, _tokens(self.settings))
-        policy = rate_policy(self.settings)
-        limiters = AgentLimiters(policy) if policy.enabled else None  # one budget per agent, gRPC and HTTP
+        policy = call_policy(self.settings)
+        limiters = AgentLimiters(policy) if policy.enabled else None  # one call budget per agent, gRPC and HTTP
         server = grpc.aio.server(
             options=self._grpc_options(),
             interceptors=build_interceptors(self.settings, self.metrics, self.gate, credentials, limiters),

@@ -100,14 +100,25 @@ class Settings(BaseSettings):
         ),
     )
 
-    # Rate limiting (per agent, by x-agent-id)
-    rate_limit: float = Field(10.0, ge=0, description="Calls an agent may make per rate window; 0 turns the limit off.")
+    # Rate limiting (per agent): the attention budget (new toasts) and the call budget (everything)
+    rate_limit: float = Field(
+        10.0,
+        ge=0,
+        description="New toasts an agent may show per rate window (the attention budget; progress updates of a "
+        "shown bar, skip_toast and withdrawals do not count); 0 turns it off.",
+    )
     rate_window: float = Field(60.0, gt=0, description="Length of the rate window, in seconds.")
     rate_burst: float | None = Field(
-        None, ge=1, description="Calls an agent may make at once before the rate applies; default: its limit."
+        None, ge=1, description="New toasts an agent may show at once before the rate applies; default: its limit."
     )
     rate_overrides: dict[str, Annotated[float, Field(ge=0)]] = Field(
-        {}, description='Per-agent limits per window, e.g. `{"ci-bot": 100}` (JSON here, a table in TOML); 0: none.'
+        {}, description='Per-agent attention budgets per window, e.g. `{"ci-bot": 100}` (JSON here, a table in TOML).'
+    )
+    call_rate_limit: float = Field(
+        1200.0,
+        ge=0,
+        description="Calls of any kind an agent may make per rate window (publishes, updates, reads); it only "
+        "stops a runaway loop; 0 turns it off.",
     )
     rate_max_agents: int = Field(10_000, ge=1, description="Agents whose rate limiter is kept (least recent dropped).")
 

@@ -34,6 +34,7 @@ async def running_server(
         "shutdown_grace_seconds": 0.5,
         "metrics_port": 0,
         "rate_limit": 0,
+        "call_rate_limit": 0,
     }
     with tempfile.TemporaryDirectory(prefix="toasty-test-") as scratch:
         if not os.environ.get("TOASTY_PERSON_SECRET_FILE"):  # never the user's own secret

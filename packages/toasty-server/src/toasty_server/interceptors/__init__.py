@@ -30,6 +30,7 @@ __all__ = [
     "ShutdownGate",
     "Unauthenticated",
     "build_interceptors",
+    "call_policy",
     "current_agent",
     "rate_policy",
 ]
@@ -38,7 +39,13 @@ if TYPE_CHECKING:
     from toasty_server.access.credentials import Credentials
 
 
+def call_policy(settings: Settings) -> RatePolicy:
+    """The call budget: every call (each PublishStream request too), generous, only against runaway loops."""
+    return RatePolicy(limit=settings.call_rate_limit, window=settings.rate_window, max_agents=settings.rate_max_agents)
+
+
 def rate_policy(settings: Settings) -> RatePolicy:
+    """The attention budget's policy: new toasts per agent (attention.budget)."""
     return RatePolicy(
         limit=settings.rate_limit,
         window=settings.rate_window,
@@ -65,7 +72,7 @@ def build_interceptors(
         IdentityInterceptor(settings.max_id_chars),
     ]
     chain.append(AuthInterceptor(credentials, metrics))
-    policy = rate_policy(settings)
+    policy = call_policy(settings)
     if policy.enabled:
         chain.append(RateLimitInterceptor(limiters if limiters is not None else AgentLimiters(policy), metrics))
     return chain

@@ -91,7 +91,11 @@ ERROR_TABLE: tuple[ErrorRow, ...] = (
     _domain(DeadlineExceeded, "nothing happened within the caller's wait; the call may be repeated"),
     _domain(Replaced, "a newer Subscribe with the same client id took over this stream"),
     _domain(Unavailable, "the server cannot take the call now; retry with backoff"),
-    _domain(RateLimited, "the agent is over TOASTY_RATE_LIMIT; toasty-retry-after-ms says when to retry"),
+    _domain(
+        RateLimited,
+        "the agent spent its attention budget (TOASTY_RATE_LIMIT new toasts) or its call budget "
+        "(TOASTY_CALL_RATE_LIMIT); toasty-retry-after-ms says when to retry",
+    ),
     _domain(Unauthenticated, "tokens are configured and the call's bearer token is missing or wrong for its agent"),
     _domain(ShuttingDown, "a new call while the server drains in-flight calls before stopping; retry shortly"),
     ErrorRow(

@@ -100,9 +100,9 @@ class AgentLimiters:
         """The error for a call `try_acquire` refused: the limit, when to retry, how to raise it.
         `retry_hint` names where the transport carries the delay; `scope` qualifies the limit."""
         message = (
-            f"agent {agent!r} is over its rate limit of {self.policy.limit_for(agent):g} calls per "
+            f"agent {agent!r} is over its call budget of {self.policy.limit_for(agent):g} calls per "
             f"{self.policy.window:g}s{scope}: retry in {retry_after:.1f}s ({retry_hint}), slow down, or raise "
-            "its limit with TOASTY_RATE_OVERRIDES"
+            "TOASTY_CALL_RATE_LIMIT"
         )
         return RateLimited(message, retry_after)
 

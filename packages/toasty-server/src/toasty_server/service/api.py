@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from toasty_proto import v1
 from toasty_server import __version__
 from toasty_server.access.principal import Principal, current_principal
+from toasty_server.attention.budget import AttentionBudget
 from toasty_server.broker import Broker, LogReset, RetentionGap, Subscription
 from toasty_server.errors import FailedPrecondition
 from toasty_server.render.dispatcher import Renderer
@@ -40,6 +41,7 @@ class ToastyApi:
         self.validator = validator
         self.interactions = interactions
         self._waiters: dict[str, int] = {}  # agent id -> AwaitInteraction calls waiting now
+        self.attention: AttentionBudget | None = None  # new toasts per agent (None: no attention budget)
 
     # -- publishing --------------------------------------------------------------------------------------
 
@@ -98,6 +100,8 @@ class ToastyApi:
             )
         if ask is not None:
             self._check_open_questions(publisher)
+        if show_toast and self.attention is not None:
+            await self.attention.admit(publisher, notification)
 
         # Serialized once per publish; every subscriber stream gets these same bytes.
         payload = notification if notification_wire is None else notification_wire.SerializeToString()
@@ -113,6 +117,8 @@ class ToastyApi:
                 duplicate=True,
             )
         toast = toast_from_notification(notification, publisher, toast_id=key)
+        if show_toast and self.attention is not None:  # admitted: its progress key now shows (or will)
+            self.attention.shown(publisher, notification)
         toast_requested = show_toast and self.renderer.submit(toast)
         if want_receipt and toast_requested:  # no toast, no receipt: remembering the id would leak it
             self.interactions.want_receipt(key)
