@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ from toasty_client.builders import (
     Urgency,
 )
 from toasty_client.client import DEFAULT_ADDRESS, ResilientNotificationClient, RetryPolicy
-from toasty_client.errors import ToastyError
+from toasty_client.errors import ServerUnavailable, ToastyError
 from toasty_client.person import person_secret, person_secret_file
 from toasty_client.safe_text import printable
 from toasty_proto import v1
@@ -63,6 +64,18 @@ class _Parser(argparse.ArgumentParser):
         super().error(printable(message))
 
 
+class _SubParser(_Parser):
+    """A subcommand's parser: it also takes the global --address and --agent-id."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs, parents=[_COMMON_FLAGS])
+
+
+_COMMON_FLAGS = argparse.ArgumentParser(add_help=False)
+_COMMON_FLAGS.add_argument("--address", default=argparse.SUPPRESS, help="server address (also before the command)")
+_COMMON_FLAGS.add_argument("--agent-id", default=argparse.SUPPRESS, help="who you are (also before the command)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="toasty",
@@ -72,7 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--address", help=f"server address (default {DEFAULT_ADDRESS})")
     p.add_argument("--agent-id", help="who you are to the server (x-agent-id)")
-    sub = p.add_subparsers(dest="command", required=True)
+    # the same flags after the subcommand too (`toasty publish --address ...`): see _SubParser
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_SubParser)
+
+    note = sub.add_parser("notify", help='show one message: toasty notify "Backup done"')
+    note.add_argument("message", help="the toast's title (with --title: its first line)")
+    note.add_argument("--title", help="a title above the message")
+    note.add_argument("--urgency", choices=[u.value for u in Urgency], default="info")
+    note.add_argument("--target", default="", help="client id to deliver to (default: every subscriber)")
 
     pub = sub.add_parser(
         "publish", help="publish one notification", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -124,9 +144,9 @@ def _parser() -> argparse.ArgumentParser:
         "progress",
         help="one Progress toast fed from stdin",
         description=(
-            "Reads lines 'VALUE [STATUS]' from stdin (VALUE 0..1 or N%%) and updates one toast in place; "
+            "Reads lines 'VALUE [STATUS]' from stdin (VALUE 0..1 or N%) and updates one toast in place; "
             "at end of input the bar completes, and a line 'fail [REASON]' marks it failed. "
-            'Example: for i in 1 2 3; do echo "$((i*33))%% step $i"; sleep 1; done | toasty progress --title Build'
+            'Example: for i in 1 2 3; do echo "$((i*33))% step $i"; sleep 1; done | toasty progress --title Build'
         ),
     )
     progress.add_argument("--title", required=True)
@@ -256,6 +276,7 @@ async def _run(args: argparse.Namespace) -> int:
                 )
             )
         elif args.command == "subscribe":
+            await client.status()  # a server that is not there is one clear error, not endless reconnects
             seen = 0
             async for delivery in client.subscribe(
                 args.client_id, after_sequence=args.after, from_beginning=args.from_beginning
@@ -264,9 +285,26 @@ async def _run(args: argparse.Namespace) -> int:
                 seen += 1
                 if args.count and seen >= args.count:
                     break
+        elif args.command == "notify":
+            title, line1 = (args.title, args.message) if args.title else (args.message, "")
+            message = TextNotification(title=title, line1=line1, urgency=Urgency(args.urgency))
+            response = await client.publish(message, target=args.target)
+            print(printable(f"published {response.notification_id}"))
         elif args.command == "ask":
             common: dict[str, Any] = {"title": args.title, "urgency": Urgency(args.urgency)}
-            answer = await client.ask(_interactive(args, common, None), timeout=args.timeout)
+            question = _interactive(args, common, None).to_proto()
+            question.answer_timeout_seconds = max(1, math.ceil(args.timeout))
+            asked = await client.publish(question)
+            # at once, so that another terminal can answer it: the id the person names (service.ids)
+            owner = client.agent_id or "anonymous"
+            sys.stderr.write(
+                printable(
+                    f"asked {owner}~{asked.notification_id}: toasty answer {owner}~{asked.notification_id} BUTTON"
+                )
+                + "\n"
+            )
+            sys.stderr.flush()
+            answer = await client.wait_for_answer(asked.notification_id, timeout=args.timeout + 5)
             print(json_line(dataclasses.asdict(answer) | {"outcome": answer.outcome.value}))
             return EXIT_CODES.get(answer.outcome, 5)
         elif args.command == "answer":
@@ -322,6 +360,12 @@ def main(argv: list[str] | None = None) -> int:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         sys.stderr.write(f"toasty: invalid notification: {printable(problems)}\n")
         return 2
+    except ServerUnavailable:
+        address = args.address or os.environ.get("TOASTY_ADDRESS") or DEFAULT_ADDRESS
+        sys.stderr.write(
+            printable(f"toasty: cannot reach toasty-server at {address}; start it with `toasty-server`") + "\n"
+        )
+        return 1
     except ToastyError as exc:
         sys.stderr.write(f"toasty: {printable(str(exc))}\n")
         return 1
