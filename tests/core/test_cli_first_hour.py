@@ -56,6 +56,11 @@ def test_ask_prints_the_id_to_answer_at_once_so_another_terminal_can(hub: Server
         first = asking.stderr.readline()  # before any answer: the question is open
         assert first.startswith("asked deployer~"), first
         question = first.split()[1].rstrip(":")
+        listed = toasty("asks", "--address", hub.address).stdout
+        assert question in listed
+        assert "from deployer" in listed
+        assert "Ship?" in listed
+        assert "[yes/no]" in listed
         answered = toasty("answer", question, "no", "--address", hub.address)
         assert answered.stdout.strip() == "answered"
         out, _ = asking.communicate(timeout=30)
@@ -63,6 +68,7 @@ def test_ask_prints_the_id_to_answer_at_once_so_another_terminal_can(hub: Server
         asking.kill()
     assert asking.returncode == 0
     assert json.loads(out)["button_id"] == "no"
+    assert toasty("asks", "--address", hub.address).stdout.strip() == "no question is waiting for an answer"
 
 
 @pytest.mark.parametrize(
@@ -72,6 +78,7 @@ def test_ask_prints_the_id_to_answer_at_once_so_another_terminal_can(hub: Server
         ["publish", "--title", "x"],
         ["subscribe"],
         ["status"],
+        ["asks"],
         ["answer", "a~b", "yes"],
         ["ask", "--title", "x", "--button", "y=Y"],
     ],

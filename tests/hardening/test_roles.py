@@ -203,6 +203,8 @@ async def test_two_agents_may_use_one_id_and_the_person_names_each_by_its_global
         question.id = "deploy-1"
         assert (await alpha.publish(question)).notification_id == "deploy-1"
         assert (await beta.publish(question)).notification_id == "deploy-1"  # no clash: its own namespace
+        assert [q.notification_id for q in await beta.open_questions()] == ["beta~deploy-1"]  # its own only
+        assert {q.notification_id for q in await person.open_questions()} == {"alpha~deploy-1", "beta~deploy-1"}
         with pytest.raises(ToastyError, match=r"several agents have an open question 'deploy-1' \(alpha~deploy-1"):
             await person.answer("deploy-1", "yes")
         assert await person.answer("beta~deploy-1", "no")

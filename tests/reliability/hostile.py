@@ -227,6 +227,7 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "Withdraw": [{"notificationId": "n1"}],
     "Answer": [{"notificationId": "n1", "buttonId": "ok", "inputs": {"why": "because"}, "source": "web"}],
     "GetStatus": [{}],
+    "ListQuestions": [{}],
 }
 VALID["PublishStream"] = [{"requestId": "7", "publish": publish} for publish in VALID["Publish"]]
 
@@ -299,6 +300,7 @@ ALLOWED: dict[str, set[grpc.StatusCode]] = {
     "Withdraw": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.NOT_FOUND, S.PERMISSION_DENIED},
     "Answer": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.NOT_FOUND, S.FAILED_PRECONDITION},
     "GetStatus": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED},
+    "ListQuestions": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED},
     # open streams end by deadline; another client's deliveries are refused to a caller without a credential
     "Subscribe": {S.DEADLINE_EXCEEDED, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.PERMISSION_DENIED},
     # the call's own status; a refused request is answered OK with its PublishError (checked like Publish's)

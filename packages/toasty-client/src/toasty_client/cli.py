@@ -9,6 +9,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -50,6 +51,7 @@ examples:
   toasty answer 3f2c... approve --input reason="looks good"   # answer from a terminal (SSH, headless)
   seq 0 10 100 | sed 's/$/%/' | toasty progress --title "Build"   # one bar fed from stdin
   toasty status
+  toasty asks                                    # the open questions: id, asker, age, title
 
 The server address comes from --address, else TOASTY_ADDRESS, else localhost:50053; the agent id
 from --agent-id, else TOASTY_AGENT_ID. A server with TLS: TOASTY_CA_FILE=/path/to/its-ca.pem (or
@@ -153,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     progress.add_argument("--key", help="progress key (default: generated)")
     progress.add_argument("--caption", default="")
 
+    sub.add_parser("asks", help="list the questions waiting for an answer (id, asker, age, title)")
+
     withdraw = sub.add_parser("withdraw", help="take one of your notifications down")
     withdraw.add_argument("notification_id")
 
@@ -186,7 +190,7 @@ def _interactive(args: argparse.Namespace, common: dict[str, Any], image: Image 
 
 
 DEFAULT_PAGE_URL = "http://127.0.0.1:8053"
-PERSON_COMMANDS = frozenset({"answer", "withdraw", "subscribe"})
+PERSON_COMMANDS = frozenset({"answer", "withdraw", "subscribe", "asks"})
 EXIT_CODES = {Outcome.BUTTON: 0, Outcome.DISMISSED: 3, Outcome.TIMED_OUT: 4}
 
 
@@ -285,6 +289,15 @@ async def _run(args: argparse.Namespace) -> int:
                 seen += 1
                 if args.count and seen >= args.count:
                     break
+        elif args.command == "asks":
+            questions = await client.open_questions()
+            if not questions:
+                print("no question is waiting for an answer")
+            now_ms = time.time() * 1000
+            for q in questions:
+                age = f"{(now_ms - q.asked_at_unix_ms) / 1000:.0f}s" if q.asked_at_unix_ms else "?"
+                buttons = "/".join(q.button_ids)
+                print(printable(f"{q.notification_id}  from {q.publisher_agent_id}  {age} ago  {q.title}  [{buttons}]"))
         elif args.command == "notify":
             title, line1 = (args.title, args.message) if args.title else (args.message, "")
             message = TextNotification(title=title, line1=line1, urgency=Urgency(args.urgency))

@@ -412,6 +412,14 @@ class ResilientNotificationClient:
         )
         return response
 
+    async def open_questions(self) -> list[v1.OpenQuestion]:
+        """The questions waiting for an answer, oldest first: all of them when this client acts as the
+        person (its token is the person secret), else this agent's own."""
+        response: v1.ListQuestionsResponse = await self._call(
+            v1.NOTIFICATION_SERVICE_LIST_QUESTIONS, v1.ListQuestionsRequest(), attempts=self.retry.publish_attempts
+        )
+        return list(response.questions)
+
     # -- subscribing ---------------------------------------------------------------------------------
 
     async def subscribe(

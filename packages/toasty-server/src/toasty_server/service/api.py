@@ -26,6 +26,7 @@ from toasty_server.service.deliveries import delivery_encoder
 from toasty_server.service.ids import global_id, is_global, local_id, resolve
 from toasty_server.service.interactions import InteractionCoordinator
 from toasty_server.service.validation import Validator
+from toasty_server.store import Ask
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +224,28 @@ class ToastyApi:
             "answer to %s from %s (%s) via %s", request.notification_id, caller.agent_id, caller.role, caller.channel
         )
         return v1.AnswerResponse(accepted=await self.interactions.answer(request, caller))
+
+    async def open_questions(self, caller: Principal) -> v1.ListQuestionsResponse:
+        """The questions waiting for an answer, oldest first: every one for the person (what `toasty asks`
+        shows), the caller's own for an agent."""
+        mine = [a for a in self.broker.asks.pending() if caller.is_person or a.publisher == caller.agent_id]
+        return v1.ListQuestionsResponse(questions=[await self._open_question(ask) for ask in mine])
+
+    async def _open_question(self, ask: Ask) -> v1.OpenQuestion:
+        question = v1.OpenQuestion(
+            notification_id=ask.notification_id,
+            publisher_agent_id=ask.publisher,
+            button_ids=list(ask.button_ids),
+            deadline_unix_ms=int(ask.deadline * 1000),
+        )
+        for entry in reversed(await self.broker.store.entries_for(ask.notification_id)):
+            delivery = v1.Delivery.FromString(entry.payload)
+            asked = delivery.notification.interactive if delivery.notification is not None else None
+            if asked is not None:
+                question.title = asked.header.title if asked.header is not None else ""
+                question.asked_at_unix_ms = int(entry.published_at * 1000)
+                break
+        return question
 
     # -- status ------------------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ def register(server: grpc.aio.Server, servicer: NotificationServicer) -> None:
         v1.NOTIFICATION_SERVICE_WITHDRAW: servicer.withdraw,
         v1.NOTIFICATION_SERVICE_ANSWER: servicer.answer,
         v1.NOTIFICATION_SERVICE_GET_STATUS: servicer.get_status,
+        v1.NOTIFICATION_SERVICE_LIST_QUESTIONS: servicer.list_questions,
     }
     keeps_wire = {v1.NOTIFICATION_SERVICE_PUBLISH}
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {

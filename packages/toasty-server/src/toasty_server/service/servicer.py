@@ -55,6 +55,9 @@ class NotificationServicer:
     async def get_status(self, request: v1.StatusRequest, context: Context) -> v1.StatusResponse:
         return self.api.status()
 
+    async def list_questions(self, request: v1.ListQuestionsRequest, context: Context) -> v1.ListQuestionsResponse:
+        return await self.api.open_questions(current_principal())
+
     async def subscribe(self, request: v1.SubscriptionRequest | Undecodable, context: Context) -> AsyncIterator[bytes]:
         """Stream serialized Delivery messages: catch-up from the log, then live."""
         if isinstance(request, Undecodable):
