@@ -211,3 +211,15 @@ async def test_two_agents_may_use_one_id_and_the_person_names_each_by_its_global
         assert await person.answer("deploy-1", "yes")  # now only alpha's is open
         assert (await alpha.wait_for_answer("deploy-1", timeout=5)).button_id == "yes"
         assert (await beta.wait_for_answer("deploy-1", timeout=5)).button_id == "no"
+
+
+async def test_a_caller_without_an_agent_id_is_named_the_same_when_it_publishes_and_awaits() -> None:
+    async with (
+        running_server() as server,
+        ResilientNotificationClient(server.address, agent_id="", token=server.person_secret) as person,
+    ):
+        published = await person.publish(QUESTION)
+        [question] = server.broker.asks.pending()
+        assert question.notification_id == f"person~{published.notification_id}"
+        assert await person.answer(question.notification_id, "yes")  # decided before anyone awaits it
+        assert (await person.wait_for_answer(published.notification_id, timeout=5)).button_id == "yes"

@@ -1,4 +1,5 @@
-"""Toasty client: `ResilientNotificationClient` and typed builders for the four notification templates."""
+"""Toasty client: `notify()` and `ask()` for synchronous code, `ResilientNotificationClient` for asyncio,
+and typed builders for the four notification templates."""
 
 from toasty_client.answers import Answer, Outcome
 from toasty_client.builders import (
@@ -27,6 +28,7 @@ from toasty_client.errors import (
     ToastyError,
     Unauthenticated,
 )
+from toasty_client.simple import ask, notify
 
 __all__ = [
     "Answer",
@@ -55,4 +57,6 @@ __all__ = [
     "ToastyError",
     "Unauthenticated",
     "Urgency",
+    "ask",
+    "notify",
 ]

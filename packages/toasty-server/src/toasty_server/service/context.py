@@ -6,7 +6,7 @@ from typing import Any, NoReturn
 
 import grpc
 
-from toasty_server.errors import InvalidArgument, ToastyError
+from toasty_server.errors import ToastyError
 
 AGENT_ID_KEY = "x-agent-id"
 REASON_KEY = "toasty-reason"
@@ -18,14 +18,6 @@ def metadata_value(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str
         if item_key == key:
             return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return ""
-
-
-def agent_id(context: grpc.aio.ServicerContext[Any, Any], max_chars: int) -> str:
-    """The caller's `x-agent-id`; `anonymous` when missing (limited as one agent)."""
-    value = metadata_value(context, AGENT_ID_KEY).strip()
-    if len(value) > max_chars:
-        raise InvalidArgument(f"{AGENT_ID_KEY} metadata", f"is {len(value)} characters; the limit is {max_chars}")
-    return value or ANONYMOUS
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: ToastyError) -> NoReturn:

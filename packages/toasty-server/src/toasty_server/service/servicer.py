@@ -11,7 +11,7 @@ import grpc
 from toasty_proto import v1
 from toasty_server.access.principal import current_principal
 from toasty_server.service.api import ToastyApi
-from toasty_server.service.context import abort, agent_id
+from toasty_server.service.context import abort
 from toasty_server.service.decoding import Undecodable, WithWire
 from toasty_server.service.publish_stream import PublishStreamHandler, StreamItem
 from toasty_server.service.wire import submessage
@@ -28,7 +28,9 @@ class NotificationServicer:
         self._publish_stream = publish_stream
 
     def _agent(self, context: Context) -> str:
-        return agent_id(context, self.api.validator.limits.id_chars)
+        """The caller's agent id as the access check decided it (the token's agent, the claim, or
+        `anonymous`), so a publish and a later await name the caller the same way."""
+        return current_principal().agent_id
 
     async def publish(self, request: WithWire[v1.PublishRequest], context: Context) -> v1.PublishResponse:
         notification = submessage(request.wire, "notification")
