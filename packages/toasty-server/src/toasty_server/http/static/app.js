@@ -50,6 +50,8 @@
     const badge = $("connection");
     badge.textContent = text;
     badge.dataset.state = state;
+    // what the page shows is only as fresh as the stream: mark it stale until the next snapshot
+    document.body.dataset.stale = state === "live" ? "false" : "true";
   }
 
   // -- the snapshot stream ------------------------------------------------------------------------------
@@ -74,7 +76,7 @@
       setConnection("disconnected: reconnecting…", "down");
     } catch (err) {
       if (mine.signal.aborted) return;
-      setConnection("disconnected: reconnecting…", "down");
+      setConnection(`cannot reach the hub: retrying in ${Math.round(retryMs / 1000) || 1}s…`, "down");
     }
     schedule(retryMs);
     retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
@@ -136,6 +138,7 @@
     renderServer(snapshot.status);
     renderAsks(snapshot.asks);
     renderAgents(snapshot.status.subscribers || []);
+    renderProgress(snapshot.log);
     renderLog(snapshot.log);
     tickDeadlines();
   }
@@ -256,6 +259,32 @@
       controls.forEach((c) => (c.disabled = false));
       delete card.dataset.state;
     }
+  }
+
+  // The latest state of each progress bar (publisher and key) in the recent log, newest bar first.
+  function renderProgress(deliveries) {
+    const bars = new Map();
+    for (const d of deliveries) {
+      const p = d.notification && d.notification.progress;
+      const id = p && `${d.publisherAgentId || ""}\u0000${p.progressKey || ""}`;
+      if (p && !bars.has(id)) bars.set(id, { delivery: d, progress: p });
+    }
+    const items = [...bars.values()]
+      .filter(({ progress }) => !progress.state || progress.state === "PROGRESS_STATE_RUNNING")
+      .map(({ delivery, progress }) => {
+        const percent = Math.round((progress.value || 0) * 100);
+        return el(
+          "li",
+          { dataset: { key: progress.progressKey || "" } },
+          el("strong", {}, (progress.header && progress.header.title) || "(untitled)"),
+          el("progress", { max: 1, value: progress.value || 0 }),
+          el("span", { className: "percent" }, progress.valueOverride || `${percent}%`),
+          progress.status ? el("span", { className: "status" }, progress.status) : null,
+          el("span", { className: "route" }, delivery.publisherAgentId || "")
+        );
+      });
+    $("progress-bars").replaceChildren(...items);
+    $("progress-empty").hidden = items.length > 0;
   }
 
   function renderLog(deliveries) {
