@@ -103,7 +103,7 @@ async def test_answers_are_checked_and_only_the_asker_may_await(server: ToastySe
         await stranger.wait_for_answer(nid, timeout=5)
     with pytest.raises(PermissionDenied, match="only the agent that asked it"):
         await stranger.answer(nid, "approve")
-    with pytest.raises(NotFound, match="no Interactive notification with id 'terminal~nope'"):
+    with pytest.raises(NotFound, match="no open question has the id 'nope'"):
         await person.answer("nope", "approve")
     assert await person.answer(nid, "approve")
     assert (await asking).answered

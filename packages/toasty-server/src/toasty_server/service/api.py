@@ -19,7 +19,7 @@ from toasty_server import __version__
 from toasty_server.access.principal import Principal, current_principal
 from toasty_server.attention.budget import AttentionBudget
 from toasty_server.broker import Broker, LogReset, RetentionGap, Subscription
-from toasty_server.errors import FailedPrecondition
+from toasty_server.errors import FailedPrecondition, NotFound
 from toasty_server.render.dispatcher import Renderer
 from toasty_server.render.mapping import toast_from_notification
 from toasty_server.service.deliveries import delivery_encoder
@@ -133,7 +133,7 @@ class ToastyApi:
             answer_key=answer_key if ask is not None else "",
         )
 
-    def _named(self, caller: Principal, given: str) -> str:
+    async def _named(self, caller: Principal, given: str) -> str:
         """The global id a caller means. An agent's local id is in its own namespace; the person, who
         names other agents' questions, may also use a local id that only one open question has."""
         own = resolve(caller.agent_id, given)
@@ -145,7 +145,14 @@ class ToastyApi:
                 f"several agents have an open question {given!r} ({', '.join(matches[:5])}): name one by its "
                 "global id, <agent>~<id>"
             )
-        return matches[0] if matches else own
+        if matches:
+            return matches[0]
+        if await self.broker.store.ask_outcome(own) is None and not await self.broker.store.entries_for(own):
+            raise NotFound(
+                f"no open question has the id {given!r}: name a decided one, or another agent's, by its global id "
+                f"(<agent>~{given}, as `toasty asks`, the toast and the page show it)"
+            )
+        return own
 
     def _check_open_questions(self, publisher: str) -> None:
         limit = self.validator.limits.open_questions
@@ -193,7 +200,7 @@ class ToastyApi:
     ) -> v1.InteractionEvent:
         """The outcome of one of the caller's Interactive notifications (any, for the person)."""
         self.validator.notification_ref("notification_id", request.notification_id)
-        notification_id = self._named(caller, request.notification_id)
+        notification_id = await self._named(caller, request.notification_id)
         wait = self.validator.wait_seconds("timeout_seconds", request.timeout_seconds, default_wait)
         waiting = self._waiters.get(caller.agent_id, 0)
         if waiting >= self.validator.limits.open_questions:
@@ -211,13 +218,13 @@ class ToastyApi:
 
     async def withdraw(self, caller: Principal, request: v1.WithdrawRequest) -> v1.WithdrawResponse:
         self.validator.notification_ref("notification_id", request.notification_id)
-        notification_id = self._named(caller, request.notification_id)
+        notification_id = await self._named(caller, request.notification_id)
         withdrawn = await self.interactions.withdraw(notification_id, caller, request.answer_key)
         return v1.WithdrawResponse(withdrawn=withdrawn)
 
     async def answer(self, caller: Principal, request: v1.AnswerRequest) -> v1.AnswerResponse:
         self.validator.notification_ref("notification_id", request.notification_id)
-        request.notification_id = self._named(caller, request.notification_id)
+        request.notification_id = await self._named(caller, request.notification_id)
         for key, value in request.inputs.items():
             self.validator.text(f"inputs[{key!r}]", value)
         log.info(
