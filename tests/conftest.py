@@ -39,6 +39,15 @@ def proc(tmp_path: Path) -> Iterator[ServerProcess]:
     server.kill()
 
 
+@pytest.fixture(scope="module")
+def module_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One `toasty-server` process for a whole test module (command-line tests that only add to its log)."""
+    server = ServerProcess(tmp_path_factory.mktemp("module") / "toasty.db")
+    server.start()
+    yield server
+    server.kill()
+
+
 FAST_RETRY = RetryPolicy(initial_backoff=0.02, max_backoff=0.3, jitter=0.05)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,10 @@ import pytest
 from tests.core.process import ServerProcess
 
 
-@pytest.fixture(scope="module")
-def proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("cli") / "toasty.db")
-    server.start()
-    yield server
-    server.kill()
+@pytest.fixture
+def proc(module_proc: ServerProcess) -> ServerProcess:
+    """The module's server (tests/conftest.py), under the name these tests use."""
+    return module_proc
 
 
 def toasty(proc: ServerProcess, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

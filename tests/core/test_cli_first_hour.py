@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,12 +15,9 @@ from tests.core.process import ServerProcess, free_port
 TOASTY = [sys.executable, "-c", "from toasty_client.cli import main; raise SystemExit(main())"]
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("first-hour") / "toasty.db")
-    server.start()
-    yield server
-    server.kill()
+@pytest.fixture
+def hub(module_proc: ServerProcess) -> ServerProcess:
+    return module_proc
 
 
 def toasty(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
