@@ -97,6 +97,12 @@ DUNSTRC = """[global]
     script = {on_display}
 """
 
+EXPIRE_EVERYTHING = """
+[expire_everything]
+    summary = "*"
+    override_dbus_timeout = 1
+"""
+
 DMENU_PICK = """#!/bin/sh
 # dunst's dmenu: choose the menu line ending in [ID,KEY] named by the one-shot pick file, else nothing.
 menu=$(cat)
@@ -218,7 +224,8 @@ class DesktopSession:
                 os.close(write_end)
 
     def start_dunst(self, config: str = "dunstrc") -> None:
-        """Start dunst; `config="dunstrc-plain"` gives one without markup (no `body-markup` capability)."""
+        """Start dunst; `config="dunstrc-plain"` gives one without markup (no `body-markup` capability),
+        `"dunstrc-expiring"` one that expires every toast after a second, whatever the client asked."""
         env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
         env.update(self.env(), XDG_CONFIG_HOME=str(self.dir / "config"))
         self._spawn("dunst", ["dunst", "-config", str(self.dir / config)], env=env)
@@ -303,6 +310,9 @@ class DesktopSession:
         for config, markup in (("dunstrc", "full"), ("dunstrc-plain", "no")):
             text = DUNSTRC.format(dmenu=dmenu, on_display=on_display, icons=icons, markup=markup)
             (self.dir / config).write_text(text)
+        # like daemons that expire every toast after a few seconds whatever the client asked
+        expiring = DUNSTRC.format(dmenu=dmenu, on_display=on_display, icons=icons, markup="full")
+        (self.dir / "dunstrc-expiring").write_text(expiring + EXPIRE_EVERYTHING)
 
     def _spawn(
         self, name: str, args: list[str], *, pass_fds: tuple[int, ...] = (), env: dict[str, str] | None = None

@@ -442,3 +442,43 @@ async def test_published_notification_reaches_dunst(desktop: Desktop) -> None:
             assert (shown.urgency, shown.app_name, shown.body) == ("CRITICAL", "Toasty", "halfway\n50%")
         await server.renderer.drain()
         assert server.renderer.shown["freedesktop"] == 1
+
+
+async def test_a_question_never_expires_on_the_daemon(
+    desktop: Desktop, backend: FreedesktopBackend, interactions: Interactions
+) -> None:
+    """Its life is the asker's deadline, not the daemon's: even with display_seconds it is shown with
+    expire_timeout 0 (never), and no outcome comes from the desktop while nobody answers (issue 17)."""
+    question = toast(Kind.INTERACTIVE, "Still open?", buttons=(APPROVE, REJECT), display_seconds=1)
+    await backend.show(question)
+    shown = await desktop.wait_displayed("Still open?")
+    assert shown.timeout == "0"
+    await nothing_more(interactions, 0)
+    await asyncio.sleep(1.5)  # past the display_seconds it asked for: still no outcome, still shown
+    await nothing_more(interactions, 0)
+    assert await desktop.dunst.displayed_length() == 1
+
+
+async def test_a_daemon_that_expires_a_question_anyway_leaves_it_open(
+    desktop: Desktop, backend: FreedesktopBackend, interactions: Interactions
+) -> None:
+    """Some daemons expire every toast after a few seconds (NotificationClosed reason 1) whatever was
+    asked: the question then stays answerable elsewhere until its deadline; it is not timed out. Here a
+    real dunst configured to expire everything after a second."""
+    session = desktop.session
+    session.kill("dunst")
+    await wait_until(lambda: not backend.capabilities)
+    session.start_dunst("dunstrc-expiring")
+    try:
+        question = toast(Kind.INTERACTIVE, "Expired by the daemon", buttons=(APPROVE,))
+        await backend.show(question)
+        await desktop.wait_displayed("Expired by the daemon")
+        await wait_until(lambda: question.notification_id not in backend._daemon_ids, within=5)  # it expired
+        await nothing_more(interactions, 0)
+        note = toast(Kind.TEXT, "A plain toast")  # a plain toast the daemon expires: TIMED_OUT, as before
+        await backend.show(note)
+        (answer,) = await interactions.wait(within=5)
+        assert (answer.notification_id, answer.kind) == (note.notification_id, InteractionKind.TIMED_OUT)
+    finally:
+        session.kill("dunst")
+        session.start_dunst()

@@ -17,7 +17,8 @@ Mapping (the README table is written from this):
   `.error` when finished), and `replaces_id` = the daemon id of the toast with the same (publisher,
   progress key), so the daemon updates it in place; the notification it replaced ends there, without an
   outcome of its own (the newer one carries on).
-- expire_timeout = display_seconds in ms, or -1 (the daemon's default) when 0.
+- expire_timeout = display_seconds in ms, or -1 (the daemon's default) when 0; 0 (never) for a question,
+  whose life is the asker's deadline (kept by the server), not the daemon's.
 - Buttons are actions `[button.id, label]`; every toast also gets the `default` action (a click on the
   body → ACTIVATED). Without the `actions` capability, an Interactive toast is shown as plain text and
   reported UNSUPPORTED at once. Text and selection inputs are never shown on this desktop (dunst and most
@@ -25,7 +26,8 @@ Mapping (the README table is written from this):
   reported UNSUPPORTED at once, with the inputs named in the detail, instead of waiting for an answer that
   can never come.
 - Outcomes, exactly one per notification: ActionInvoked → BUTTON (or ACTIVATED for `default`), then the
-  toast is closed (daemons such as dunst leave it up). NotificationClosed 1 → TIMED_OUT, 2 → DISMISSED,
+  toast is closed (daemons such as dunst leave it up). NotificationClosed 1 → TIMED_OUT (for a question:
+  nothing; it stays answerable elsewhere until its deadline), 2 → DISMISSED,
   3 → nothing when we closed it ourselves (answered or withdrawn), else DISMISSED. The daemon going away
   (or the bus connection dropping) → FAILED for every toast still waiting, since no answer can arrive.
 """
@@ -67,7 +69,8 @@ PROGRESS_CATEGORY = {
     ProgressState.SUCCEEDED: "transfer.complete",
     ProgressState.FAILED: "transfer.error",
 }
-CLOSED_REASON = {1: InteractionKind.TIMED_OUT, 2: InteractionKind.DISMISSED}
+EXPIRED = 1  # NotificationClosed reason: the daemon's timeout
+CLOSED_REASON = {EXPIRED: InteractionKind.TIMED_OUT, 2: InteractionKind.DISMISSED}
 
 _DBUS = {"destination": "org.freedesktop.DBus", "path": "/org/freedesktop/DBus", "interface": "org.freedesktop.DBus"}
 _MATCH_RULES = (
@@ -172,7 +175,7 @@ class FreedesktopBackend:
                 actions += [DEFAULT_ACTION, ""]
         key = toast.replace_key
         replaces_id = self._replace.get(key, 0) if key is not None else 0
-        timeout_ms = min(toast.display_seconds * 1000, 2**31 - 1) if toast.display_seconds > 0 else -1  # int32
+        timeout_ms = _expire_ms(toast)
         (daemon_id,) = await self._call(
             bus,
             "Notify",
@@ -367,6 +370,13 @@ class FreedesktopBackend:
         else:
             reason: int = message.body[1]
             self._forget(daemon_id)
+            if reason == EXPIRED and entry.buttons:
+                # a daemon that expires questions anyway: the toast is gone, the question is not; it stays
+                # answerable (toasty answer, the web page) until the asker's deadline, which the server keeps
+                log.info(
+                    "the daemon expired question %s's toast; it stays open until its deadline", entry.notification_id
+                )
+                return
             if not entry.answered:
                 detail = "closed by a CloseNotification call" if reason == 3 else f"closed (reason {reason})"
                 self._emit(entry, CLOSED_REASON.get(reason, InteractionKind.DISMISSED), detail=detail)
@@ -441,6 +451,14 @@ def _unsupported(toast: ToastSpec, caps: frozenset[str]) -> str:
         labels = ", ".join(b.id for b in toast.buttons)
         return f"buttons {labels} cannot be answered: the notification daemon has no 'actions' capability"
     return ""
+
+
+def _expire_ms(toast: ToastSpec) -> int:
+    """The Notify expire_timeout: a question never expires (0) where the daemon honours it, since its life
+    is the asker's deadline, kept by the server; other toasts last display_seconds, or the daemon's default."""
+    if toast.buttons:
+        return 0
+    return min(toast.display_seconds * 1000, 2**31 - 1) if toast.display_seconds > 0 else -1  # int32
 
 
 def _body(toast: ToastSpec, markup: bool) -> str:
