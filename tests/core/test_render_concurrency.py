@@ -73,7 +73,7 @@ async def test_up_to_the_concurrency_toasts_are_shown_at_once_in_queue_order() -
         await renderer.close()
 
 
-async def test_updates_of_one_progress_toast_never_overlap_and_stay_in_order() -> None:
+async def test_updates_of_one_progress_toast_never_overlap_stay_in_order_and_coalesce() -> None:
     backend = HeldBackend()
     receipts: list[str] = []
     renderer = Renderer([backend], concurrency=8)
@@ -89,8 +89,11 @@ async def test_updates_of_one_progress_toast_never_overlap_and_stay_in_order() -
         backend.release.set()
         await asyncio.wait_for(renderer.drain(), 5)
         updates = [s for s in backend.finished if s.startswith("build")]
-        assert updates == [f"build{n}" for n in range(5)]
+        # the updates queued behind the first are coalesced: only the newest is drawn, in order
+        assert updates == ["build0", "build4"]
         assert [s for s in backend.started if s.startswith("build")] == updates
+        assert renderer.coalesced == 3
+        # every toast gets its receipt, the coalesced ones as not drawn
         assert sorted(receipts) == sorted([f"build{n}" for n in range(5)] + [f"t{n}" for n in range(5)])
     finally:
         await renderer.close()

@@ -198,3 +198,8 @@ class _StateCollector(Collector):
         for backend, count in list(renderer.failed.items()):
             failed.add_metric([backend], count)
         yield failed
+        yield CounterMetricFamily(
+            "toasty_toasts_coalesced",
+            "Progress updates not drawn because a newer update of the same toast was already queued.",
+            value=renderer.coalesced,
+        )

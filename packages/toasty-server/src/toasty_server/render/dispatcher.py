@@ -7,7 +7,9 @@ never loses the notification nor crashes the server.
 Up to `concurrency` toasts are handed to the backends at once, in queue order: a desktop daemon answers
 each Notify only after drawing, so one at a time made a burst of toasts wait in line for every redraw
 (and made dunst redraw each one about three times). Updates of one toast (same replace key: a progress
-bar) still go one after the other, in order, since each needs the previous one's daemon id.
+bar) still go one after the other, in order, since each needs the previous one's daemon id; an update
+that a newer one of the same toast overtook while it waited is not drawn at all (coalesced): a bar
+updated ten times a second shows its latest value as fast as the desktop draws, not a backlog.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Renderer:
         self._receipt_sink: ReceiptSink = _ignore_receipt
         self.shown: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
+        self.coalesced = 0  # progress updates not drawn because a newer one of the same toast was queued
 
     @property
     def backend_names(self) -> list[str]:
@@ -190,6 +193,11 @@ class Renderer:
         try:
             if earlier is not None:
                 await asyncio.wait([earlier])  # the previous update of the same toast goes first
+                if self._latest_by_key.get(toast.replace_key) is not asyncio.current_task():  # type: ignore[arg-type]
+                    self.coalesced += 1  # a newer update of this toast is queued: draw that one instead
+                    superseded = "superseded by a newer update of the same toast before it was drawn"
+                    self._receipt_sink(toast, RenderReceipt(toast.notification_id, False, "", superseded))
+                    return
             receipt = await self.show(toast)
             self._receipt_sink(toast, receipt)
         except Exception:
