@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from toasty_server.access.principal import Channel, Principal, Role
-from toasty_server.access.tokens import BEARER, TokenBook
+from toasty_server.access.tokens import BEARER, TokenBook, token_digest
 from toasty_server.errors import ToastyError
 from toasty_server.interceptors.errors import Unauthenticated
 
@@ -24,7 +23,7 @@ class Credentials:
     """The person secret and the token book; `principal` answers "who is this call?"."""
 
     def __init__(self, person_secret: str, book: TokenBook | None = None) -> None:
-        self._person = hashlib.sha256(person_secret.encode()).digest()
+        self._person = token_digest(person_secret)
         self.book = book
 
     def principal(self, claim: str, authorization: str, channel: Channel, agent_header: str) -> Principal:
@@ -36,10 +35,10 @@ class Credentials:
             return Principal(Role.ANONYMOUS, claim or Role.ANONYMOUS.value, channel)
         if authorization[: len(BEARER)].lower() != BEARER:
             raise _refusal("the authorization is not of the form `Bearer <token>`", agent_header)
-        bearer = authorization[len(BEARER) :].strip()
-        if hmac.compare_digest(hashlib.sha256(bearer.encode()).digest(), self._person):
+        given = token_digest(authorization[len(BEARER) :].strip())  # once, for the secret and every token
+        if hmac.compare_digest(given, self._person):
             return Principal(Role.PERSON, claim or PERSON_AGENT_ID, channel)
-        found = self.book.identify(bearer) if self.book is not None else None
+        found = self.book.identify(given) if self.book is not None else None
         if found is None:
             raise _refusal(f"the token does not match for agent {claim or 'anonymous'!r}", agent_header)
         name, role = found

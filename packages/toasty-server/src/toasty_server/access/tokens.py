@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import os
-import secrets
 import stat
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -69,7 +68,8 @@ def _entry(path: Path, name: str, value: object) -> TokenEntry:
     return TokenEntry(value, role)
 
 
-def _digest(value: str) -> bytes:
+def token_digest(value: str) -> bytes:
+    """What secrets are compared by (in constant time): their SHA-256."""
     return hashlib.sha256(value.encode("utf-8")).digest()
 
 
@@ -80,10 +80,9 @@ class TokenBook:
         self, tokens: Mapping[str, str | TokenEntry], grants: Mapping[str, Iterable[str]] | None = None
     ) -> None:
         entries = {name: e if isinstance(e, TokenEntry) else TokenEntry(e) for name, e in tokens.items()}
-        self._digests = {name: _digest(entry.token) for name, entry in entries.items()}
+        self._digests = {name: token_digest(entry.token) for name, entry in entries.items()}
         self._roles = {name: entry.role for name, entry in entries.items()}
         self._grants = {agent: frozenset(ids) for agent, ids in (grants or {}).items()}
-        self._decoy = _digest(secrets.token_hex(16))
 
     @classmethod
     def from_file(cls, path: Path, grants: Mapping[str, Iterable[str]] | None = None) -> TokenBook:
@@ -97,26 +96,14 @@ class TokenBook:
     def __len__(self) -> int:
         return len(self._digests)
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._digests
-
-    def identify(self, bearer: str) -> tuple[str, Role] | None:
-        """The entry whose token `bearer` is (name and role), comparing with every entry in constant time."""
-        given = _digest(bearer)
+    def identify(self, given: bytes) -> tuple[str, Role] | None:
+        """The entry whose token has the digest `given` (name and role), compared with every entry in
+        constant time."""
         found: tuple[str, Role] | None = None
         for name, expected in self._digests.items():
             if hmac.compare_digest(given, expected) and found is None:
                 found = (name, self._roles[name])
         return found
-
-    def authenticate(self, agent: str, authorization: str) -> bool:
-        """True when `authorization` is `Bearer <the token of agent>`."""
-        if authorization[: len(BEARER)].lower() != BEARER:
-            return False
-        given = _digest(authorization[len(BEARER) :].strip())
-        expected = self._digests.get(agent)
-        match = hmac.compare_digest(given, self._decoy if expected is None else expected)
-        return match and expected is not None
 
     def may_subscribe_as(self, agent: str, client_id: str) -> bool:
         """An agent subscribes as itself, or as a client id the grants give it (`*`: any)."""

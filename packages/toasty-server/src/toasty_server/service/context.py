@@ -1,4 +1,4 @@
-"""Per-call facts read from gRPC metadata, and turning domain errors into statuses."""
+"""Turning domain errors into statuses for a servicer that ends a call itself."""
 
 from __future__ import annotations
 
@@ -8,16 +8,7 @@ import grpc
 
 from toasty_server.errors import ToastyError
 
-AGENT_ID_KEY = "x-agent-id"
 REASON_KEY = "toasty-reason"
-ANONYMOUS = "anonymous"
-
-
-def metadata_value(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str:
-    for item_key, value in context.invocation_metadata() or ():
-        if item_key == key:
-            return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    return ""
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: ToastyError) -> NoReturn:
