@@ -93,22 +93,16 @@ class Dashboard:
                 await asyncio.wait_for(closing.wait(), POLL_SECONDS)
 
     async def _find(self, ask: Ask) -> Json | None:
-        """The retained Delivery that published this question (the newest one with its id)."""
-        for entry in reversed(await self._api.broker.store.entries_for(ask.notification_id)):
-            delivery = _delivery_json(entry, interactive_only=True)
-            if delivery is not None:
-                return delivery
-        log.debug("the content of open question %s is no longer retained", ask.notification_id)
-        return None
+        """The Delivery that published this question, as JSON (None when no longer retained)."""
+        found = await self._api.question_delivery(ask)
+        return None if found is None else message_to_json(found[1])
 
 
-def _delivery_json(entry: LogEntry, *, interactive_only: bool = False) -> Json | None:
+def _delivery_json(entry: LogEntry) -> Json | None:
     try:
         delivery = v1.Delivery.FromString(entry.payload)
     except Exception:  # a damaged payload must not take the page down
         log.warning("log entry %d cannot be decoded; left out of the page", entry.sequence)
-        return None
-    if interactive_only and (delivery.notification is None or delivery.notification.interactive is None):
         return None
     return message_to_json(delivery)
 

@@ -26,7 +26,7 @@ from toasty_server.service.deliveries import delivery_encoder
 from toasty_server.service.ids import global_id, is_global, local_id, resolve
 from toasty_server.service.interactions import InteractionCoordinator
 from toasty_server.service.validation import Validator
-from toasty_server.store import Ask
+from toasty_server.store import Ask, LogEntry
 
 log = logging.getLogger(__name__)
 
@@ -245,14 +245,30 @@ class ToastyApi:
             button_ids=list(ask.button_ids),
             deadline_unix_ms=int(ask.deadline * 1000),
         )
-        for entry in reversed(await self.broker.store.entries_for(ask.notification_id)):
-            delivery = v1.Delivery.FromString(entry.payload)
+        found = await self.question_delivery(ask)
+        if found is not None:
+            entry, delivery = found
             asked = delivery.notification.interactive if delivery.notification is not None else None
-            if asked is not None:
-                question.title = asked.header.title if asked.header is not None else ""
-                question.asked_at_unix_ms = int(entry.published_at * 1000)
-                break
+            if asked is not None and asked.header is not None:
+                question.title = asked.header.title
+            question.asked_at_unix_ms = int(entry.published_at * 1000)
         return question
+
+    async def question_delivery(self, ask: Ask) -> tuple[LogEntry, v1.Delivery] | None:
+        """The retained Delivery that published this question (the newest one with its id), or None when
+        the log no longer holds it. A damaged entry is skipped and logged, never raised to the caller."""
+        for entry in reversed(await self.broker.store.entries_for(ask.notification_id)):
+            try:
+                delivery = v1.Delivery.FromString(entry.payload)
+            except Exception:
+                log.warning(
+                    "log entry %d cannot be decoded; question %s shown without it", entry.sequence, ask.notification_id
+                )
+                continue
+            if delivery.notification is not None and delivery.notification.interactive is not None:
+                return entry, delivery
+        log.debug("the content of open question %s is no longer retained", ask.notification_id)
+        return None
 
     # -- status ------------------------------------------------------------------------------------------
 
