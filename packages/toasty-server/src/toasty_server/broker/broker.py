@@ -166,14 +166,14 @@ class Broker:
             del self._inflight_keys[key]
 
     async def resolve(
-        self, notification_id: str, outcome: bytes, encode: Encoder, target: Callable[[Ask], str] | None = None
+        self, notification_id: str, outcome: bytes, encode: Encoder, target: str | None = None
     ) -> PublishOutcome | None:
-        """Record an ask's one outcome and deliver it to `target(ask)` (default: the asking agent's
-        mailbox); None if already decided."""
+        """Record an ask's one outcome and deliver it to `target` (default: the asking agent's mailbox);
+        None if already decided."""
         ask = self.asks.claim(notification_id)
         if ask is None:
             return None
-        mailbox = ask.publisher if target is None else target(ask)
+        mailbox = ask.publisher if target is None else target
         try:
             return await self._append(mailbox, notification_id, encode, publisher=ask.publisher, outcome=outcome)
         except BaseException:

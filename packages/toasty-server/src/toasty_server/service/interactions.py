@@ -101,8 +101,9 @@ class InteractionCoordinator:
         if ask is None:
             return False
 
-        encode = delivery_encoder(target=answer_mailbox(ask), interaction=event)
-        decided = await self._broker.resolve(notification_id, bytes(event), encode, target=answer_mailbox)
+        mailbox = answer_mailbox(ask)
+        encode = delivery_encoder(target=mailbox, interaction=event)
+        decided = await self._broker.resolve(notification_id, bytes(event), encode, target=mailbox)
         if decided is None:
             return False
         log.info("notification %s answered: %s %s via %s", notification_id, kind.name, button_id, backend)
