@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.hardening.helpers import stream, text_publish, trailing, unary
+from tests.hardening.helpers import as_person, stream, text_publish, trailing, unary
 from toasty_client import RateLimited, ResilientNotificationClient, RetryPolicy, TextNotification
 from toasty_proto import v1
 from toasty_server.interceptors import AgentLimiters, RatePolicy
@@ -153,3 +154,23 @@ async def test_limiters_are_bounded_least_recently_seen_first() -> None:
     assert len(limiters) == 2
     assert await limiters.try_acquire("a") is not None  # a's state was kept
     assert await limiters.try_acquire("b") is None  # b starts afresh
+
+
+async def test_a_token_agent_spends_its_own_call_budget_even_without_an_agent_id(tmp_path: Path) -> None:
+    """The budget is the proved principal's: a token agent that sends no x-agent-id is still that agent,
+    so it neither spends nor is refused by the budget anonymous callers share."""
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text('alice = "alice-token-0123456789"\n')
+    alice = (("authorization", "Bearer alice-token-0123456789"),)
+    async with (
+        running_server(call_rate_limit=2, rate_window=60, token_file=tokens) as server,
+        grpc.aio.insecure_channel(server.address) as channel,
+    ):
+        await unary(channel, STATUS, v1.StatusRequest(), alice)
+        await unary(channel, STATUS, v1.StatusRequest(), alice)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await unary(channel, STATUS, v1.StatusRequest(), alice)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "'alice'" in (refused.value.details() or "")
+        # the person (another principal) still has its whole budget
+        await unary(channel, STATUS, v1.StatusRequest(), as_person())

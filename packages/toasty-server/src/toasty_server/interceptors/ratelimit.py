@@ -21,11 +21,11 @@ from toasty_server.interceptors.base import (
     CLIENT_STREAMING_PATHS,
     Continuation,
     Handler,
-    agent_from,
     is_infrastructure,
     refusal,
 )
 from toasty_server.interceptors.errors import RateLimited
+from toasty_server.interceptors.identity import current_agent
 from toasty_server.observability.metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or is_infrastructure(method) or method in CLIENT_STREAMING_PATHS:
             return handler  # PublishStream: each request is counted by its handler
-        agent = agent_from(handler_call_details.invocation_metadata)
+        agent = current_agent()  # the principal's id (a token's agent), set by the access check before us
         retry_after = await self._limiters.try_acquire(agent)
         if retry_after is None:
             return handler
