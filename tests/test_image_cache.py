@@ -251,6 +251,7 @@ class Recorder:
     """A desktop backend that keeps what it was asked to show."""
 
     name = "recorder"
+    available = True
 
     def __init__(self) -> None:
         self.shown: list[ToastSpec] = []

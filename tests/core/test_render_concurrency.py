@@ -13,6 +13,7 @@ class HeldBackend:
     """A backend whose show() waits until the test releases it (a desktop daemon busy drawing)."""
 
     name = "held"
+    available = True
 
     def __init__(self) -> None:
         self.release = asyncio.Event()

@@ -145,6 +145,7 @@ class BrokenDesktop:
     """A desktop backend that cannot show anything."""
 
     name = "broken"
+    available = True
 
     async def start(self, sink: InteractionSink) -> None:
         return None

@@ -24,7 +24,7 @@ from toasty_proto import v1
 from toasty_server.render.backend import BackendUnavailable, Interaction, InteractionKind
 from toasty_server.render.console import ConsoleBackend
 from toasty_server.render.dispatcher import Renderer
-from toasty_server.render.freedesktop import FreedesktopBackend, NotificationDaemonError, _unsupported
+from toasty_server.render.freedesktop import FreedesktopBackend, NotificationDaemonError
 from toasty_server.render.spec import (
     ButtonSpec,
     ChoiceSpec,
@@ -306,22 +306,15 @@ async def test_daemon_without_markup_gets_plain_text(
         session.start_dunst()
 
 
-def test_daemon_without_actions_cannot_answer_buttons() -> None:
-    """dunst always has `actions`, so this degrade is checked on the decision itself."""
-    question = toast(Kind.INTERACTIVE, "Deploy?", buttons=(APPROVE, REJECT))
-    assert _unsupported(question, frozenset({"actions", "body"})) == ""
-    detail = _unsupported(question, frozenset({"body"}))
-    assert "approve, reject" in detail
-    assert "'actions'" in detail
-    assert _unsupported(toast(Kind.TEXT, "Just text"), frozenset({"body"})) == ""
-
-
 # failures and recovery ----------------------------------------------------------------------------------
 
 
 async def test_dunst_killed_falls_back_to_console_then_recovers(desktop: Desktop, interactions: Interactions) -> None:
+    """The daemon goes: toasts go to the console at once, the open question stays open; it comes back: toasts
+    go to it again, and the open question is shown on it again, where it can be answered."""
     console = io.StringIO()
-    renderer = Renderer([FreedesktopBackend(), ConsoleBackend(console)])
+    backend = FreedesktopBackend()
+    renderer = Renderer([backend, ConsoleBackend(console)])
     renderer.on_interaction(interactions)
     await renderer.start()
     try:
@@ -329,21 +322,36 @@ async def test_dunst_killed_falls_back_to_console_then_recovers(desktop: Desktop
         pending = toast(Kind.INTERACTIVE, "Waiting for you", buttons=(APPROVE,))
         assert (await renderer.show(pending)).backend == "freedesktop"
         await desktop.wait_displayed("Waiting for you")
+        shown_before = len(desktop.displayed())
 
         desktop.session.kill("dunst")
+        await wait_until(lambda: not backend.available)
 
-        (lost,) = await interactions.wait()  # its answer can never come: reported, not left hanging
-        assert (lost.notification_id, lost.kind) == (pending.notification_id, InteractionKind.FAILED)
         receipt = await renderer.show(toast(Kind.TEXT, "While dunst is down", lines=("kept",)))
-        assert (receipt.shown, receipt.backend) == (True, "console")
-        assert "freedesktop" in receipt.error
-        assert renderer.failed["freedesktop"] == 1
+        assert (receipt.shown, receipt.backend, receipt.error) == (True, "console", "")  # skipped, not failed
+        assert renderer.failed["freedesktop"] == 0
         assert "While dunst is down — kept" in console.getvalue()
+        assert [s.available for s in renderer.status()] == [False, True]
+        assert interactions.items == []  # the question was not failed: it is still open
 
         desktop.session.start_dunst()
+        await wait_until(lambda: backend.available)
+        # shown again on the new daemon
+        (again,) = await wait_until(
+            lambda: [d for d in desktop.displayed()[shown_before:] if d.summary == "Waiting for you"]
+        )
         receipt = await renderer.show(toast(Kind.TEXT, "Dunst is back"))
         assert (receipt.shown, receipt.backend, receipt.error) == (True, "freedesktop", "")
         await desktop.wait_displayed("Dunst is back")
+        assert renderer.status()[0].server_name == "dunst"
+
+        await desktop.choose(again.id, "approve")
+        (answer,) = await interactions.wait()
+        assert (answer.notification_id, answer.kind, answer.button_id) == (
+            pending.notification_id,
+            InteractionKind.BUTTON,
+            "approve",
+        )
     finally:
         await renderer.close()
 
@@ -351,33 +359,53 @@ async def test_dunst_killed_falls_back_to_console_then_recovers(desktop: Desktop
 async def test_bus_lost_then_reconnects(
     desktop: Desktop, backend: FreedesktopBackend, interactions: Interactions
 ) -> None:
+    plain = toast(Kind.TEXT, "Plain before the outage")
+    await backend.show(plain)
     await backend.show(toast(Kind.INTERACTIVE, "Before the outage", buttons=(APPROVE,)))
     await desktop.wait_displayed("Before the outage")
+    shown_before = len(desktop.displayed())
     session = desktop.session
 
     session.kill("dunst")
     session.kill("dbus-daemon")
 
-    (lost,) = await interactions.wait()
-    assert lost.kind is InteractionKind.FAILED
+    (lost,) = await interactions.wait()  # the plain toast's end is reported; the question stays open
+    assert (lost.notification_id, lost.kind) == (plain.notification_id, InteractionKind.FAILED)
+    await wait_until(lambda: not backend.available)
     with pytest.raises((BackendUnavailable, NotificationDaemonError)):
         await backend.show(toast(Kind.TEXT, "Nobody listens"))
 
     session.start_bus()
     session.start_dunst()
     await desktop.reconnect()
-    await backend.show(toast(Kind.TEXT, "Back on the bus"))  # the backend reconnected by itself
+    await wait_until(lambda: backend.available, within=15)  # reconnected in the background, by itself
+    # the open question, shown again on the new bus's daemon
+    await wait_until(lambda: [d for d in desktop.displayed()[shown_before:] if d.summary == "Before the outage"])
+    await backend.show(toast(Kind.TEXT, "Back on the bus"))
     await desktop.wait_displayed("Back on the bus")
     await nothing_more(interactions, 1)
 
 
-async def test_start_without_a_daemon(desktop: Desktop) -> None:
+async def test_start_without_a_daemon_then_one_starts(desktop: Desktop) -> None:
+    """A hub started before the desktop: the backend starts anyway, unavailable, and is used once a
+    daemon owns the name."""
     desktop.session.kill("dunst")
+    backend = FreedesktopBackend()
     try:
-        with pytest.raises(BackendUnavailable, match=r"no notification daemon owns org\.freedesktop\.Notifications"):
-            await FreedesktopBackend().start(Interactions())
-    finally:
+        await backend.start(Interactions())
+        assert not backend.available
+        assert backend.status().detail == "waiting for a notification daemon on the session bus"
         desktop.session.start_dunst()
+        await wait_until(lambda: backend.available)
+        await backend.show(toast(Kind.TEXT, "The desktop is up"))
+        await desktop.wait_displayed("The desktop is up")
+        status = backend.status()
+        assert (status.server_name, status.server_vendor) == ("dunst", "knopwob")
+        assert "actions" in status.capabilities
+    finally:
+        await backend.close()
+        if not desktop.session.is_running("dunst"):
+            desktop.session.start_dunst()
 
 
 async def test_start_without_a_bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

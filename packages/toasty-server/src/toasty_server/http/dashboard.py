@@ -46,7 +46,7 @@ class Dashboard:
             broker.last_sequence,
             tuple(a.notification_id for a in broker.asks.pending()),
             tuple((s.client_id, len(s.mailbox), s.cursor) for s in broker.subscriptions),
-            tuple(self._api.renderer.backend_names),
+            tuple(self._api.renderer.status()),  # a desktop that came or went
         )
 
     async def log(self, limit: int = LOG_SIZE) -> list[Json]:

@@ -36,6 +36,21 @@ InteractionSink = Callable[[Interaction], None]
 with `loop.call_soon_threadsafe(sink, interaction)`."""
 
 
+@dataclass(frozen=True, slots=True)
+class BackendStatus:
+    """What a backend shows toasts on, for `toasty status` and the web page: a user sees why a toast
+    looks the way it does (or why it went to the console)."""
+
+    backend: str
+    available: bool
+    detail: str = ""  # e.g. "waiting for a notification daemon on the session bus"
+    server_name: str = ""  # the desktop's notification service (freedesktop: GetServerInformation)
+    server_vendor: str = ""
+    server_version: str = ""
+    spec_version: str = ""
+    capabilities: tuple[str, ...] = ()
+
+
 class BackendUnavailable(Exception):
     """The backend cannot run here (wrong platform, no bus, no daemon). The dispatcher tries the next."""
 
@@ -45,6 +60,14 @@ class ToastBackend(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def available(self) -> bool:
+        """False while the desktop is away (no daemon yet, daemon gone): the renderer skips the backend
+        until it comes back, without an error per toast."""
+        ...
+
+    def status(self) -> BackendStatus: ...
 
     async def start(self, sink: InteractionSink) -> None:
         """Connect; raise BackendUnavailable if this desktop cannot be used."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from toasty_server.render.backend import InteractionSink
+from toasty_server.render.backend import BackendStatus, InteractionSink
 from toasty_server.render.spec import Kind, ToastSpec
 
 _MARK = {"info": "i", "warning": "!", "critical": "!!"}
@@ -15,12 +15,16 @@ class ConsoleBackend:
     """Always available; also the last fallback when a desktop backend fails."""
 
     name = "console"
+    available = True
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
     async def start(self, sink: InteractionSink) -> None:
         return None
+
+    def status(self) -> BackendStatus:
+        return BackendStatus(self.name, True, "one line per toast on the server's standard error")
 
     async def show(self, toast: ToastSpec) -> None:
         stream = self._stream or sys.stderr

@@ -2,7 +2,8 @@
 
 Publishing never waits for the desktop: the service submits and moves on. A backend that raises is
 logged and counted, and the toast falls back to the next backend (console last), so a broken desktop
-never loses the notification nor crashes the server.
+never loses the notification nor crashes the server. A backend whose desktop is away for now (no
+notification daemon yet) says so (`available`) and is skipped until it is back.
 
 Up to `concurrency` toasts are handed to the backends at once, in queue order: a desktop daemon answers
 each Notify only after drawing, so one at a time made a burst of toasts wait in line for every redraw
@@ -24,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from toasty_server.render.backend import BackendUnavailable, Interaction, InteractionSink, ToastBackend
+from toasty_server.render.backend import BackendStatus, BackendUnavailable, Interaction, InteractionSink, ToastBackend
 from toasty_server.render.images import local_image_problem
 from toasty_server.render.spec import ToastSpec
 
@@ -76,6 +77,10 @@ class Renderer:
     @property
     def backend_names(self) -> list[str]:
         return [b.name for b in self._active]
+
+    def status(self) -> list[BackendStatus]:
+        """Each active backend in order of preference: what it shows on, and whether it can right now."""
+        return [backend.status() for backend in self._active]
 
     def on_interaction(self, sink: InteractionSink) -> None:
         self._interaction_sink = sink
@@ -139,6 +144,8 @@ class Renderer:
         toast = await self._with_local_image(toast)
         errors: list[str] = []
         for backend in self._active:
+            if not backend.available:  # its desktop is away for now (no daemon): the next one shows it
+                continue
             try:
                 await backend.show(toast)
             except Exception as exc:

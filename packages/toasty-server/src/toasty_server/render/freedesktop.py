@@ -4,7 +4,7 @@ dbus-fast is asyncio-native: calls are awaited, never blocking the loop, and its
 the loop, where they call the interaction sink directly (no threads, no call_soon_threadsafe). The only
 blocking step, finding the session bus socket on disk, runs in a thread.
 
-Mapping (the README table is written from this):
+Mapping (the README table is written from this; what adapts to the daemon is in `daemon_profile`):
 
 - summary = title; body = the lines, the progress text and the attribution, one per line. With the
   daemon's `body-markup` capability the text is escaped and the attribution is italic; without it, plain.
@@ -12,13 +12,14 @@ Mapping (the README table is written from this):
   because some desktops (GNOME) show low-urgency notifications only in the notification list, and Toasty
   exists to put the notification in front of the user. INFO and WARNING differ by icon and sound name.
 - app_icon = themed icon `dialog-information` / `dialog-warning` / `dialog-error` per urgency; an image
-  (any placement: the spec has one image slot) goes in the `image-path` hint as a file:// URI and wins.
-- Progress: the `value` hint (0..100; omitted when indeterminate), category `transfer` (`.complete`,
-  `.error` when finished), and `replaces_id` = the daemon id of the toast with the same (publisher,
-  progress key), so the daemon updates it in place; the notification it replaced ends there, without an
-  outcome of its own (the newer one carries on).
-- expire_timeout = display_seconds in ms, or -1 (the daemon's default) when 0; 0 (never) for a question,
-  whose life is the asker's deadline (kept by the server), not the daemon's.
+  goes in the `image-path` and `image_path` hints as a plain path (and in app_icon when placed as the
+  app logo).
+- Progress: the `value` hint where the daemon draws it, else a text bar in the body; category `transfer`
+  (`.complete`, `.error` when finished), and `replaces_id` = the daemon id of the toast with the same
+  (publisher, progress key), so the daemon updates it in place; the notification it replaced ends there,
+  without an outcome of its own (the newer one carries on).
+- expire_timeout = display_seconds in ms, or -1 (the daemon's default) when 0. A question asks for no
+  expiry (0; -1 from a daemon with `persistence`): its life is the asker's deadline, kept by the server.
 - Buttons are actions `[button.id, label]`; every toast also gets the `default` action (a click on the
   body → ACTIVATED). Without the `actions` capability, an Interactive toast is shown as plain text and
   reported UNSUPPORTED at once. Text and selection inputs are never shown on this desktop (dunst and most
@@ -28,8 +29,15 @@ Mapping (the README table is written from this):
 - Outcomes, exactly one per notification: ActionInvoked → BUTTON (or ACTIVATED for `default`), then the
   toast is closed (daemons such as dunst leave it up). NotificationClosed 1 → TIMED_OUT (for a question:
   nothing; it stays answerable elsewhere until its deadline), 2 → DISMISSED,
-  3 → nothing when we closed it ourselves (answered or withdrawn), else DISMISSED. The daemon going away
-  (or the bus connection dropping) → FAILED for every toast still waiting, since no answer can arrive.
+  3 → nothing when we closed it ourselves (answered or withdrawn), else DISMISSED.
+
+The desktop may come and go while the hub runs (a hub started from a login script before the desktop, a
+daemon restarted by the user). The backend watches `NameOwnerChanged` for the daemon's name: while no
+daemon owns it (and the bus cannot start one), `available` is False and the renderer shows toasts on the
+console; when a daemon appears, the open questions shown before are shown on it again. When the daemon
+goes, the toasts it showed can no longer be answered there: a question stays open (answerable from the
+terminal and the web page, and shown again on the next daemon), any other toast ends FAILED. A lost bus
+connection is retried in the background with a growing delay.
 """
 
 from __future__ import annotations
@@ -40,16 +48,22 @@ import os
 import stat
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import Any
 
-from dbus_fast import Message, MessageType, Variant
+from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from toasty_server.config import Settings
-from toasty_server.render.backend import BackendUnavailable, Interaction, InteractionKind, InteractionSink
-from toasty_server.render.spec import ProgressSpec, ProgressState, ToastSpec, Urgency
+from toasty_server.render.backend import (
+    BackendStatus,
+    BackendUnavailable,
+    Interaction,
+    InteractionKind,
+    InteractionSink,
+)
+from toasty_server.render.daemon_profile import DEFAULT_ACTION, DaemonProfile, notify_arguments
+from toasty_server.render.spec import ToastSpec
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +71,10 @@ BUS_NAME = "org.freedesktop.Notifications"
 OBJECT_PATH = "/org/freedesktop/Notifications"
 INTERFACE = "org.freedesktop.Notifications"
 APP_NAME = "Toasty"
-DEFAULT_ACTION = "default"
 CALL_TIMEOUT_SECONDS = 5.0  # a wedged daemon must not stall the render queue forever
 EARLY_SIGNALS_KEPT = 64
+RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)  # after a lost bus connection; the last one repeats
 
-URGENCY_BYTE = {Urgency.INFO: 1, Urgency.WARNING: 1, Urgency.CRITICAL: 2}
-APP_ICON = {Urgency.INFO: "dialog-information", Urgency.WARNING: "dialog-warning", Urgency.CRITICAL: "dialog-error"}
-SOUND_NAME = {Urgency.WARNING: "dialog-warning", Urgency.CRITICAL: "dialog-error"}  # INFO: the daemon's default
-PROGRESS_CATEGORY = {
-    ProgressState.RUNNING: "transfer",
-    ProgressState.SUCCEEDED: "transfer.complete",
-    ProgressState.FAILED: "transfer.error",
-}
 EXPIRED = 1  # NotificationClosed reason: the daemon's timeout
 CLOSED_REASON = {EXPIRED: InteractionKind.TIMED_OUT, 2: InteractionKind.DISMISSED}
 
@@ -110,12 +116,17 @@ def create_backend(settings: Settings) -> FreedesktopBackend:
 class _Shown:
     """A toast on the daemon's screen. `answered`: its one outcome was reported already."""
 
-    notification_id: str
+    toast: ToastSpec
     daemon_id: int
-    buttons: frozenset[str]
-    replace_key: tuple[str, str] | None
     answered: bool = False
-    launch_url: str = ""
+
+    @property
+    def notification_id(self) -> str:
+        return self.toast.notification_id
+
+    @property
+    def is_question(self) -> bool:
+        return bool(self.toast.buttons)
 
 
 class FreedesktopBackend:
@@ -127,55 +138,73 @@ class FreedesktopBackend:
         self._sink: InteractionSink | None = None
         self._bus: MessageBus | None = None
         self._owner: str | None = None  # unique bus name of the daemon; signals from others are ignored
-        self._caps: frozenset[str] | None = None  # None: ask the daemon before the next Notify
+        self._activatable = False  # the bus starts a daemon on the first Notify (a real desktop session)
+        self._profile: DaemonProfile | None = None  # None: ask the daemon before the next Notify
         self._shown: dict[int, _Shown] = {}  # daemon id → toast
         self._daemon_ids: dict[str, int] = {}  # notification id → daemon id
         self._replace: dict[tuple[str, str], int] = {}  # (publisher, progress key) → daemon id
+        self._questions: dict[str, ToastSpec] = {}  # open questions shown here: shown again on a new daemon
         self._early: dict[int, Message] = {}  # signals that overtook the reply to our Notify
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connecting = asyncio.Lock()
+        self._closed = False
 
     @property
     def capabilities(self) -> frozenset[str]:
         """What the daemon said it can do (empty until the first successful query)."""
-        return self._caps or frozenset()
+        return self._profile.capabilities if self._profile is not None else frozenset()
+
+    @property
+    def available(self) -> bool:
+        """A daemon owns the name (or the bus would start one): toasts can go to the desktop."""
+        return self._bus is not None and self._bus.connected and (self._owner is not None or self._activatable)
+
+    def status(self) -> BackendStatus:
+        profile = self._profile
+        if not self.available:
+            detail = (
+                "waiting for a notification daemon on the session bus"
+                if self._bus is not None and self._bus.connected
+                else "waiting for the D-Bus session bus"
+            )
+            return BackendStatus(self.name, False, detail)
+        if profile is None:
+            return BackendStatus(self.name, True, "notification daemon not asked yet")
+        return BackendStatus(
+            self.name,
+            True,
+            profile.describe(),
+            server_name=profile.name,
+            server_vendor=profile.vendor,
+            server_version=profile.version,
+            spec_version=profile.spec_version,
+            capabilities=tuple(sorted(profile.capabilities)),
+        )
 
     # ToastBackend ----------------------------------------------------------------------------------
 
     async def start(self, sink: InteractionSink) -> None:
-        """Connect and ask the daemon what it can do; BackendUnavailable if there is no bus or daemon."""
+        """Connect to the session bus (BackendUnavailable without one) and look for the daemon.
+
+        No daemon yet is not a failure: the backend waits for one (`available` is False meanwhile).
+        """
         self._sink = sink
+        bus = await self._ensure_bus()
+        if self._owner is None and not self._activatable:
+            log.warning("no notification daemon on the session bus yet: toasts go to the next backend until one starts")
+            return
         try:
-            bus = await self._ensure_bus()
-            caps = await self._capabilities(bus)
-            name, vendor, version, spec = await self._call(bus, "GetServerInformation")
+            await self._daemon_profile(bus)
         except NotificationDaemonError as exc:
-            await self.close()
-            raise BackendUnavailable(str(exc)) from exc
-        log.info(
-            "notification daemon %s %s (%s, spec %s), capabilities: %s",
-            name,
-            version,
-            vendor,
-            spec,
-            ", ".join(sorted(caps)),
-        )
+            log.warning("the notification daemon does not answer yet (%s)", exc)
 
     async def show(self, toast: ToastSpec) -> None:
         """Notify (replacing the toast with the same replace key); raises when the daemon cannot be reached."""
         bus = await self._ensure_bus()
-        caps = await self._capabilities(bus)
-        markup = "body-markup" in caps
-        unsupported = _unsupported(toast, caps)
-        actions: list[str] = []
-        if "actions" in caps and not unsupported:
-            for button in toast.buttons:
-                actions += [button.id, button.label]
-            if DEFAULT_ACTION not in {b.id for b in toast.buttons}:
-                actions += [DEFAULT_ACTION, ""]
+        profile = await self._daemon_profile(bus)
+        args = notify_arguments(toast, profile)
         key = toast.replace_key
         replaces_id = self._replace.get(key, 0) if key is not None else 0
-        timeout_ms = _expire_ms(toast)
         (daemon_id,) = await self._call(
             bus,
             "Notify",
@@ -183,33 +212,34 @@ class FreedesktopBackend:
             [
                 APP_NAME,
                 replaces_id,
-                APP_ICON[toast.urgency],
-                toast.title or APP_NAME,
-                _body(toast, markup),
-                actions,
-                _hints(toast),
-                timeout_ms,
+                args.app_icon,
+                args.summary,
+                args.body,
+                args.actions,
+                args.hints,
+                args.expire_timeout,
             ],
         )
         previous = self._shown.get(daemon_id)
         if previous is not None:  # replaced in place: the new notification takes the slot over
             self._daemon_ids.pop(previous.notification_id, None)
-        entry = _Shown(
-            toast.notification_id, daemon_id, frozenset(b.id for b in toast.buttons), key, launch_url=toast.launch_url
-        )
+        entry = _Shown(toast, daemon_id)
         self._shown[daemon_id] = entry
         self._daemon_ids[toast.notification_id] = daemon_id
         if key is not None:
             self._replace[key] = daemon_id
         log.debug("notification %s shown as daemon id %d", toast.notification_id, daemon_id)
-        if unsupported:
-            self._emit(entry, InteractionKind.UNSUPPORTED, detail=unsupported)
+        if args.unsupported:
+            self._emit(entry, InteractionKind.UNSUPPORTED, detail=args.unsupported)
+        elif entry.is_question:
+            self._questions[toast.notification_id] = toast
         early = self._early.pop(daemon_id, None)
         if early is not None:
             self._on_notification_signal(early)
 
     async def withdraw(self, notification_id: str) -> None:
         """Close the toast if it is still up; its outcome is then the withdrawal, so nothing is reported."""
+        self._questions.pop(notification_id, None)
         daemon_id = self._daemon_ids.get(notification_id)
         if daemon_id is None:
             return
@@ -220,8 +250,10 @@ class FreedesktopBackend:
 
     async def close(self) -> None:
         """Disconnect. Toasts still on screen stay there; their answers can no longer arrive."""
+        self._closed = True
         bus, self._bus = self._bus, None
         self._reset_daemon_state()
+        self._questions.clear()
         for task in list(self._tasks):
             task.cancel()
         if bus is not None and bus.connected:
@@ -253,14 +285,25 @@ class FreedesktopBackend:
             bus.add_message_handler(self._on_message)
             for rule in _MATCH_RULES:
                 await self._call(bus, "AddMatch", "s", [rule], **_DBUS)
+            owner = await self._name_owner(bus)
+            (activatable,) = await self._call(bus, "ListActivatableNames", **_DBUS)
         except BaseException:
             bus.disconnect()
             raise
         self._reset_daemon_state()
-        self._bus, self._owner = bus, None  # the daemon's first reply says who it is
+        self._bus, self._owner, self._activatable = bus, owner, BUS_NAME in activatable
         self._spawn(self._watch(bus))
         log.info("connected to the D-Bus session bus as %s", bus.unique_name)
+        if owner is not None and self._questions:
+            self._spawn(self._show_questions_again(bus))  # the bus came back: its daemon shows none of them
         return bus
+
+    async def _name_owner(self, bus: MessageBus) -> str | None:
+        try:
+            (owner,) = await self._call(bus, "GetNameOwner", "s", [BUS_NAME], **_DBUS)
+        except NotificationDaemonError:  # org.freedesktop.DBus.Error.NameHasNoOwner
+            return None
+        return str(owner)
 
     async def _watch(self, bus: MessageBus) -> None:
         """When the connection drops, nothing shown through it can be answered any more."""
@@ -269,22 +312,42 @@ class FreedesktopBackend:
             reason = "disconnected"
         except Exception as exc:
             reason = repr(exc)
-        if self._bus is bus:
-            log.warning("D-Bus session bus connection lost (%s); reconnecting at the next toast", reason)
+        if self._bus is bus and not self._closed:
+            log.warning("D-Bus session bus connection lost (%s); reconnecting in the background", reason)
             self._bus = None
-            self._fail_all("the D-Bus session bus connection was lost")
+            self._daemon_lost("the D-Bus session bus connection was lost")
+            self._spawn(self._reconnect())
 
-    async def _capabilities(self, bus: MessageBus) -> frozenset[str]:
-        if self._caps is None:
+    async def _reconnect(self) -> None:
+        """Retry the bus with a growing delay until it is back (or the backend closes)."""
+        attempt = 0
+        while not self._closed and (self._bus is None or not self._bus.connected):
+            await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+            attempt += 1
+            try:
+                await self._ensure_bus()
+            except (BackendUnavailable, NotificationDaemonError) as exc:
+                log.debug("D-Bus session bus still unreachable: %s", exc)
+        if not self._closed:
+            log.info("D-Bus session bus connection is back")
+
+    async def _daemon_profile(self, bus: MessageBus) -> DaemonProfile:
+        if self._profile is None:
             (caps,) = await self._call(bus, "GetCapabilities")
-            self._caps = frozenset(caps)
-            for cap, consequence in (
-                ("actions", "buttons cannot be answered"),
-                ("body-markup", "the body is plain text"),
+            name, vendor, version, spec = await self._call(bus, "GetServerInformation")
+            profile = DaemonProfile(str(name), str(vendor), str(version), str(spec), frozenset(caps))
+            log.info(
+                "notification daemon %s, capabilities: %s", profile.describe(), ", ".join(sorted(profile.capabilities))
+            )
+            for present, consequence in (
+                (profile.actions, "no 'actions' capability: buttons cannot be answered"),
+                (profile.markup, "no 'body-markup' capability: the body is plain text"),
+                (profile.draws_progress_value, "progress is shown as a text bar in the body"),
             ):
-                if cap not in self._caps:
-                    log.warning("notification daemon has no %r capability: %s", cap, consequence)
-        return self._caps
+                if not present:
+                    log.info("notification daemon %s: %s", profile.name, consequence)
+            self._profile = profile
+        return self._profile
 
     async def _call(
         self,
@@ -357,12 +420,12 @@ class FreedesktopBackend:
             key: str = message.body[1]
             self._forget(daemon_id)
             if not entry.answered:
-                if key in entry.buttons:
+                if key in {b.id for b in entry.toast.buttons}:
                     self._emit(entry, InteractionKind.BUTTON, button_id=key)
                 elif key == DEFAULT_ACTION:
                     self._emit(entry, InteractionKind.ACTIVATED)
-                    if entry.launch_url:
-                        self._spawn(open_url(entry.launch_url))
+                    if entry.toast.launch_url:
+                        self._spawn(open_url(entry.toast.launch_url))
                 else:
                     self._emit(entry, InteractionKind.FAILED, detail=f"unknown action {key!r}")
             if self._bus is not None:  # the daemon may leave it up after an action (dunst does)
@@ -370,7 +433,7 @@ class FreedesktopBackend:
         else:
             reason: int = message.body[1]
             self._forget(daemon_id)
-            if reason == EXPIRED and entry.buttons:
+            if reason == EXPIRED and entry.is_question and not entry.answered:
                 # a daemon that expires questions anyway: the toast is gone, the question is not; it stays
                 # answerable (toasty answer, the web page) until the asker's deadline, which the server keeps
                 log.info(
@@ -382,7 +445,7 @@ class FreedesktopBackend:
                 self._emit(entry, CLOSED_REASON.get(reason, InteractionKind.DISMISSED), detail=detail)
 
     def _daemon_changed(self, old: str | None, new: str | None) -> None:
-        """The daemon our toasts are on went away (or was replaced): its ids mean nothing any more.
+        """The daemon went away, came, or was replaced: the old one's ids mean nothing any more.
 
         Learned from NameOwnerChanged, or earlier from a reply sent by another daemon (a restart can
         overtake the signal); whichever comes second finds `old` is no longer ours and does nothing.
@@ -391,8 +454,29 @@ class FreedesktopBackend:
             return
         if old is not None:
             log.warning("notification daemon %s went away", old)
-            self._fail_all("the notification daemon went away")
+            self._daemon_lost("the notification daemon went away")
         self._owner = new
+        bus = self._bus
+        if new is not None and bus is not None and bus.connected:
+            log.info("notification daemon %s is on the session bus: toasts go to the desktop", new)
+            self._spawn(self._show_questions_again(bus))
+
+    async def _show_questions_again(self, bus: MessageBus) -> None:
+        """A new daemon shows none of the open questions: ask it for its profile and show them again."""
+        try:
+            await self._daemon_profile(bus)
+        except NotificationDaemonError as exc:
+            log.warning("the new notification daemon does not answer: %s", exc)
+            return
+        for toast in list(self._questions.values()):
+            if toast.notification_id in self._daemon_ids or toast.notification_id not in self._questions:
+                continue  # shown meanwhile, or answered or withdrawn meanwhile
+            try:
+                await self.show(toast)
+            except Exception as exc:
+                log.warning("question %s not shown again on the new daemon: %r", toast.notification_id, exc)
+                return
+            log.info("question %s shown again on the new notification daemon", toast.notification_id)
 
     # bookkeeping -------------------------------------------------------------------------------------
 
@@ -401,14 +485,19 @@ class FreedesktopBackend:
         if entry is not None:
             if self._daemon_ids.get(entry.notification_id) == daemon_id:
                 del self._daemon_ids[entry.notification_id]
-            if entry.replace_key is not None and self._replace.get(entry.replace_key) == daemon_id:
-                del self._replace[entry.replace_key]
+            key = entry.toast.replace_key
+            if key is not None and self._replace.get(key) == daemon_id:
+                del self._replace[key]
         return entry
 
-    def _fail_all(self, detail: str) -> None:
+    def _daemon_lost(self, detail: str) -> None:
+        """Nothing on the gone daemon can be answered there: a question stays open (kept to be shown on
+        the next daemon), any other toast still waiting ends FAILED."""
         for entry in list(self._shown.values()):
-            if not entry.answered:
+            if not entry.answered and not (entry.is_question and entry.notification_id in self._questions):
                 self._emit(entry, InteractionKind.FAILED, detail=detail)
+        if self._questions:
+            log.info("%d open question(s) stay answerable and will be shown on the next daemon", len(self._questions))
         self._reset_daemon_state()
 
     def _reset_daemon_state(self) -> None:
@@ -416,10 +505,12 @@ class FreedesktopBackend:
         self._daemon_ids.clear()
         self._replace.clear()
         self._early.clear()
-        self._caps = None
+        self._profile = None
 
     def _emit(self, entry: _Shown, kind: InteractionKind, *, button_id: str = "", detail: str = "") -> None:
         entry.answered = True
+        if kind is not InteractionKind.UNSUPPORTED:
+            self._questions.pop(entry.notification_id, None)
         interaction = Interaction(entry.notification_id, kind, self.name, button_id=button_id, detail=detail)
         log.debug("interaction %s", interaction)
         if self._sink is not None:
@@ -432,70 +523,6 @@ class FreedesktopBackend:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-# mapping helpers ----------------------------------------------------------------------------------------
-
-
-def _unsupported(toast: ToastSpec, caps: frozenset[str]) -> str:
-    """Why this toast cannot be answered here ('' when it can); the detail of the UNSUPPORTED outcome."""
-    inputs = [i.id for i in toast.text_inputs] + [s.id for s in toast.selections]
-    if inputs:
-        reason = (
-            "the notification daemon has no inline-reply"
-            if "inline-reply" not in caps
-            else "Toasty does not use freedesktop inline-reply yet"
-        )
-        return f"inputs {', '.join(inputs)} cannot be shown on this desktop: {reason}"
-    if toast.buttons and "actions" not in caps:
-        labels = ", ".join(b.id for b in toast.buttons)
-        return f"buttons {labels} cannot be answered: the notification daemon has no 'actions' capability"
-    return ""
-
-
-def _expire_ms(toast: ToastSpec) -> int:
-    """The Notify expire_timeout: a question never expires (0) where the daemon honours it, since its life
-    is the asker's deadline, kept by the server; other toasts last display_seconds, or the daemon's default."""
-    if toast.buttons:
-        return 0
-    return min(toast.display_seconds * 1000, 2**31 - 1) if toast.display_seconds > 0 else -1  # int32
-
-
-def _body(toast: ToastSpec, markup: bool) -> str:
-    def text(s: str) -> str:
-        return escape(s, quote=False) if markup else s
-
-    lines = [text(line) for line in toast.lines if line]
-    if toast.progress is not None and (progress := _progress_text(toast.progress)):
-        lines.append(text(progress))
-    if toast.attribution:
-        lines.append(f"<i>{text(toast.attribution)}</i>" if markup else toast.attribution)
-    return "\n".join(lines)
-
-
-def _progress_text(p: ProgressSpec) -> str:
-    """`caption · 40% · done`: what the bar alone does not say."""
-    amount = p.value_override or ("" if p.indeterminate else f"{_percent(p.value)}%")
-    state = {ProgressState.SUCCEEDED: "done", ProgressState.FAILED: "failed"}.get(p.state, "")
-    return " · ".join(part for part in (p.caption, amount, state) if part)
-
-
-def _percent(value: float) -> int:
-    return max(0, min(100, round(value * 100)))
-
-
-def _hints(toast: ToastSpec) -> dict[str, Variant]:
-    """Hints are resent in full on every update: a replace replaces all of them."""
-    hints = {"urgency": Variant("y", URGENCY_BYTE[toast.urgency])}
-    if toast.urgency in SOUND_NAME:
-        hints["sound-name"] = Variant("s", SOUND_NAME[toast.urgency])
-    if toast.image is not None and toast.image.path is not None:
-        hints["image-path"] = Variant("s", toast.image.path.absolute().as_uri())
-    if toast.progress is not None:
-        hints["category"] = Variant("s", PROGRESS_CATEGORY[toast.progress.state])
-        if not toast.progress.indeterminate:
-            hints["value"] = Variant("i", _percent(toast.progress.value))
-    return hints
 
 
 def _session_bus_address() -> str | None:

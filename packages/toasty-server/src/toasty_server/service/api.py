@@ -277,6 +277,19 @@ class ToastyApi:
             version=__version__,
             store=self.broker.store.name,
             backends=self.renderer.backend_names,
+            desktops=[
+                v1.DesktopStatus(
+                    backend=d.backend,
+                    available=d.available,
+                    detail=d.detail,
+                    server_name=d.server_name,
+                    server_vendor=d.server_vendor,
+                    server_version=d.server_version,
+                    spec_version=d.spec_version,
+                    capabilities=list(d.capabilities),
+                )
+                for d in self.renderer.status()
+            ],
             last_sequence=self.broker.last_sequence,
             pending_interactions=len(self.broker.asks),
             subscribers=[

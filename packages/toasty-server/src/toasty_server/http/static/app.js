@@ -150,6 +150,12 @@
       ["backends", (status.backends || []).join(", ") || "none"],
       ["last sequence", status.lastSequence],
       ["open questions", status.pendingInteractions],
+      // what each desktop shows toasts on: why a toast looks the way it does, or went to the console
+      ...(status.desktops || []).map((d) => [
+        `desktop: ${d.backend}`,
+        `${d.available ? "" : "unavailable: "}${d.detail || ""}` +
+          ((d.capabilities || []).length ? ` — ${d.capabilities.join(", ")}` : ""),
+      ]),
     ];
     $("server").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
   }
