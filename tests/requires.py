@@ -1,7 +1,7 @@
 """Tests that need an outside tool skip where it is missing, but fail where it is promised (CI).
 
 Each `TOASTY_REQUIRE_*` variable, set by `.ci/run`, turns "missing: skipped" into a failure, so CI never
-passes by quietly not running a test: DESKTOP (Xvfb, dbus, dunst, ImageMagick), BROWSER (Chromium and
+passes by quietly not running a test: DESKTOP (Xvfb, dbus, the notification daemons, xdotool, ImageMagick), BROWSER (Chromium and
 Playwright), TOOLS (openssl, curl).
 """
 

@@ -10,11 +10,11 @@ from toasty_server.render.spec import (
     ButtonSpec,
     ImageSpec,
     Kind,
-    Placement,
     ProgressSpec,
     ProgressState,
     TextInputSpec,
     ToastSpec,
+    Urgency,
 )
 
 DUNST = DaemonProfile("dunst", "knopwob", "1.9.0", "1.2", frozenset({"actions", "body", "body-markup"}))
@@ -29,9 +29,13 @@ def bar(value: float) -> ToastSpec:
     return ToastSpec("p1", "agent", Kind.PROGRESS, "Build", progress=ProgressSpec("build", value, caption="release"))
 
 
-def test_a_question_asks_for_no_expiry_unless_the_daemon_keeps_it_in_its_list() -> None:
+def test_a_question_asks_for_no_expiry_unless_that_blocks_the_daemon() -> None:
     assert notify_arguments(QUESTION, DUNST).expire_timeout == 0
-    assert notify_arguments(QUESTION, LXQT).expire_timeout == -1  # persistence: kept after the popup goes
+    assert notify_arguments(QUESTION, LXQT).expire_timeout == 0
+    gnome = DaemonProfile("Notification Daemon", "GNOME", "3.20.0", "1.2", frozenset({"actions", "persistence"}))
+    assert notify_arguments(QUESTION, gnome).expire_timeout == -1  # one popup at a time: it would block
+    mate = DaemonProfile("Notification Daemon", "MATE", "1.26.0", "1.1", frozenset({"actions"}))
+    assert notify_arguments(QUESTION, mate).expire_timeout == 0
     plain = ToastSpec("t1", "agent", Kind.TEXT, "Done", display_seconds=3)
     assert notify_arguments(plain, DUNST).expire_timeout == 3000
     assert notify_arguments(ToastSpec("t2", "agent", Kind.TEXT, "Done"), DUNST).expire_timeout == -1
@@ -63,14 +67,17 @@ def test_progress_is_a_value_hint_where_drawn_and_a_text_bar_elsewhere() -> None
     assert progress_text(ProgressSpec("build", 0.0, indeterminate=True, caption="waiting"), bar=True) == "waiting"
 
 
-def test_an_image_goes_as_a_plain_path_under_both_hint_names(tmp_path: Path) -> None:
+def test_an_image_goes_as_a_plain_path_in_the_app_icon_and_the_hint_the_daemon_reads(tmp_path: Path) -> None:
     image = tmp_path / "shot.png"
     inline = ToastSpec("i1", "agent", Kind.IMAGE_TEXT, "Shot", image=ImageSpec(image))
-    args = notify_arguments(inline, DUNST)
-    assert args.hints["image-path"].value == str(image) == args.hints["image_path"].value
-    assert args.app_icon == "dialog-information"
-    logo = ToastSpec("i2", "agent", Kind.IMAGE_TEXT, "Shot", image=ImageSpec(image, placement=Placement.APP_LOGO))
-    assert notify_arguments(logo, DUNST).app_icon == str(image)
+    on_dunst = notify_arguments(inline, DUNST)
+    assert on_dunst.app_icon == str(image) == on_dunst.hints["image-path"].value
+    assert "image_path" not in on_dunst.hints  # dunst ignores it
+    on_lxqt = notify_arguments(inline, LXQT)
+    assert on_lxqt.app_icon == str(image) == on_lxqt.hints["image_path"].value
+    assert "image-path" not in on_lxqt.hints  # given it, lxqt draws no image at all
+    plain = ToastSpec("t1", "agent", Kind.TEXT, "No picture", urgency=Urgency.WARNING)
+    assert notify_arguments(plain, DUNST).app_icon == "dialog-warning"
 
 
 def test_markup_is_escaped_only_where_the_daemon_reads_markup() -> None:

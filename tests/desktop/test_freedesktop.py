@@ -109,7 +109,7 @@ async def test_image_text_shows_the_image(
     )
 
     shown = await desktop.wait_displayed("Chart ready")
-    assert shown.icon_path == str(image)  # sent as image-path file:// URI, resolved by dunst
+    assert shown.icon_path == str(image)  # sent as a plain path (app_icon and image-path)
     assert shown.body == "weekly numbers"
 
 

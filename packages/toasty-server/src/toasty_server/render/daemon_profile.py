@@ -1,14 +1,21 @@
 """What a freedesktop notification daemon can show, and the Notify arguments that fit it.
 
 Daemons differ in ways the protocol only partly announces (measured on six of them, see docs/desktop.md):
-- `GetCapabilities` says whether buttons can be answered (`actions`), whether the body takes markup
-  (`body-markup`), and whether the daemon keeps notifications after their popup goes (`persistence`).
+- `GetCapabilities` says whether buttons can be answered (`actions`) and whether the body takes markup
+  (`body-markup`).
+- A question asks for no expiry (0), so it stays on screen until answered, except from GNOME's
+  notification-daemon: it shows one popup at a time, holds every later one behind a never-expiring
+  popup, and does not take that popup down on CloseNotification. There it gets the usual popup and is
+  answered on the page or the terminal after that.
 - Nothing announces the progress `value` hint: only some daemons draw it (dunst, xfce4-notifyd), others
   ignore it, and notify-osd shows an empty bubble when it comes with a summary and body. So the hint goes
   only to daemons known to draw it, by their `GetServerInformation` name; every other daemon gets a text
   bar in the body ("▓▓▓▓░░░░░░ 40 %").
-- Image hints: `image-path` (spec 1.2) is read by most, `image_path` (spec 1.1) by lxqt and notify-osd,
-  neither by some; both are sent, with a plain path (a `file://` URI is not read everywhere).
+- Images: every daemon measured draws an app_icon given as a plain path, so an image goes there (it
+  replaces the urgency's themed icon), and in the image hint the daemon reads: `image-path` (spec 1.2)
+  for most; lxqt-notificationd and notify-osd ignore it and, given it, draw no image at all, so they
+  get the spec 1.1 `image_path`, which dunst in turn ignores. Raw `image-data` would need an imaging
+  library to decode the file; the path hints and app_icon already reach every daemon measured.
 
 Everything here is a pure function of the toast and the profile, so the mapping is tested without a bus.
 """
@@ -20,7 +27,7 @@ from html import escape
 
 from dbus_fast import Variant
 
-from toasty_server.render.spec import Placement, ProgressSpec, ProgressState, ToastSpec, Urgency
+from toasty_server.render.spec import ProgressSpec, ProgressState, ToastSpec, Urgency
 
 APP_NAME = "Toasty"
 DEFAULT_ACTION = "default"
@@ -35,6 +42,10 @@ PROGRESS_CATEGORY = {
 }
 # GetServerInformation names of daemons that draw the `value` hint as a bar (measured, docs/desktop.md)
 DRAWS_PROGRESS_VALUE = frozenset({"dunst", "Xfce Notify Daemon"})
+# ... and of daemons that read only the spec 1.1 `image_path` hint (given `image-path`, they draw no image)
+READS_OLD_IMAGE_HINT = frozenset({"lxqt-notificationd", "notify-osd"})
+# ... and (name, vendor) of daemons where a never-expiring popup blocks every later one
+BLOCKED_BY_NEVER_EXPIRING = frozenset({("Notification Daemon", "GNOME")})
 TEXT_BAR_CELLS = 10
 MAX_EXPIRE_MS = 2**31 - 1  # expire_timeout is an int32
 
@@ -58,13 +69,17 @@ class DaemonProfile:
         return "body-markup" in self.capabilities
 
     @property
-    def persistence(self) -> bool:
-        """It keeps a notification in its own list after the popup goes, where the person can still act."""
-        return "persistence" in self.capabilities
+    def questions_may_stay(self) -> bool:
+        """A never-expiring question is safe here (it does not hold every later toast back)."""
+        return (self.name, self.vendor) not in BLOCKED_BY_NEVER_EXPIRING
 
     @property
     def draws_progress_value(self) -> bool:
         return self.name in DRAWS_PROGRESS_VALUE
+
+    @property
+    def image_hint(self) -> str:
+        return "image_path" if self.name in READS_OLD_IMAGE_HINT else "image-path"
 
     def describe(self) -> str:
         return f"{self.name} {self.version} ({self.vendor}, spec {self.spec_version})"
@@ -120,11 +135,9 @@ def unsupported_reason(toast: ToastSpec, profile: DaemonProfile) -> str:
 
 def expire_ms(toast: ToastSpec, profile: DaemonProfile) -> int:
     """A question's life is the asker's deadline, kept by the server, not the daemon's timer: it asks
-    for no expiry (0), except from a daemon with `persistence`, which keeps it in its list anyway and may
-    hold every later popup back while one never-expiring popup is up (notification-daemon does).
-    Other toasts last display_seconds, or the daemon's default (-1)."""
+    for no expiry (0) where that is safe. Other toasts last display_seconds, or the daemon's default (-1)."""
     if toast.buttons:
-        return -1 if profile.persistence else 0
+        return 0 if profile.questions_may_stay else -1
     return min(toast.display_seconds * 1000, MAX_EXPIRE_MS) if toast.display_seconds > 0 else -1
 
 
@@ -171,9 +184,7 @@ def hints(toast: ToastSpec, profile: DaemonProfile) -> dict[str, Variant]:
     if toast.urgency in SOUND_NAME:
         found["sound-name"] = Variant("s", SOUND_NAME[toast.urgency])
     if toast.image is not None and toast.image.path is not None:
-        path = str(toast.image.path.absolute())
-        found["image-path"] = Variant("s", path)
-        found["image_path"] = Variant("s", path)  # the spec 1.1 name, the only one some daemons read
+        found[profile.image_hint] = Variant("s", str(toast.image.path.absolute()))
     if toast.progress is not None:
         found["category"] = Variant("s", PROGRESS_CATEGORY[toast.progress.state])
         if not toast.progress.indeterminate and profile.draws_progress_value:
@@ -182,9 +193,8 @@ def hints(toast: ToastSpec, profile: DaemonProfile) -> dict[str, Variant]:
 
 
 def _app_icon(toast: ToastSpec) -> str:
-    """The urgency's themed icon; an image placed as the app logo takes its place, for the daemons that
-    show nothing but the app icon."""
+    """The urgency's themed icon, or the toast's image: the one image slot every daemon measured draws."""
     image = toast.image
-    if image is not None and image.path is not None and image.placement is Placement.APP_LOGO:
+    if image is not None and image.path is not None:
         return str(image.path.absolute())
     return APP_ICON[toast.urgency]
