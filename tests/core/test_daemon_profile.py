@@ -84,3 +84,15 @@ def test_markup_is_escaped_only_where_the_daemon_reads_markup() -> None:
     toast = ToastSpec("m1", "agent", Kind.TEXT, "T", lines=("a < b & c",), attribution="agent")
     assert notify_arguments(toast, DUNST).body == "a &lt; b &amp; c\n<i>agent</i>"
     assert notify_arguments(toast, BARE).body == "a < b & c\nagent"
+
+
+def test_the_body_says_how_to_answer_where_the_toast_does_not_show_it() -> None:
+    """dunst takes actions but draws no buttons (only "(A)"); a question with inputs no daemon can take."""
+    on_dunst = notify_arguments(QUESTION, DUNST).body
+    assert on_dunst.endswith("<i>Approve: middle-click to choose, or `toasty answer`</i>")
+    assert "middle-click" not in notify_arguments(QUESTION, LXQT).body  # draws its buttons
+    with_input = ToastSpec(
+        "q3", "agent", Kind.INTERACTIVE, "Why?", buttons=QUESTION.buttons, text_inputs=(TextInputSpec("reason"),)
+    )
+    assert "on the Toasty page or with `toasty answer`" in notify_arguments(with_input, LXQT).body
+    assert "toasty answer" not in notify_arguments(ToastSpec("t", "agent", Kind.TEXT, "Plain"), DUNST).body

@@ -44,6 +44,9 @@ PROGRESS_CATEGORY = {
 DRAWS_PROGRESS_VALUE = frozenset({"dunst", "Xfce Notify Daemon"})
 # ... and of daemons that read only the spec 1.1 `image_path` hint (given `image-path`, they draw no image)
 READS_OLD_IMAGE_HINT = frozenset({"lxqt-notificationd", "notify-osd"})
+# ... and of daemons that take actions but draw no buttons (dunst shows "(A)" and opens a menu on a
+# middle click): the body says what to do
+ACTIONS_WITHOUT_BUTTONS = frozenset({"dunst"})
 # ... and (name, vendor) of daemons where a never-expiring popup blocks every later one
 BLOCKED_BY_NEVER_EXPIRING = frozenset({("Notification Daemon", "GNOME")})
 TEXT_BAR_CELLS = 10
@@ -109,7 +112,7 @@ def notify_arguments(toast: ToastSpec, profile: DaemonProfile) -> NotifyArgument
     return NotifyArguments(
         app_icon=_app_icon(toast),
         summary=toast.title or APP_NAME,
-        body=body(toast, profile),
+        body=body(toast, profile, how_to_answer(toast, profile, unsupported)),
         actions=actions,
         hints=hints(toast, profile),
         expire_timeout=expire_ms(toast, profile),
@@ -141,7 +144,19 @@ def expire_ms(toast: ToastSpec, profile: DaemonProfile) -> int:
     return min(toast.display_seconds * 1000, MAX_EXPIRE_MS) if toast.display_seconds > 0 else -1
 
 
-def body(toast: ToastSpec, profile: DaemonProfile) -> str:
+def how_to_answer(toast: ToastSpec, profile: DaemonProfile, unsupported: str) -> str:
+    """One line telling the person how to answer where the toast itself does not show it ('' otherwise)."""
+    if not toast.buttons:
+        return ""
+    if unsupported:
+        return "Answer it on the Toasty page or with `toasty answer`"
+    if profile.name in ACTIONS_WITHOUT_BUTTONS:
+        labels = " / ".join(b.label for b in toast.buttons)
+        return f"{labels}: middle-click to choose, or `toasty answer`"
+    return ""
+
+
+def body(toast: ToastSpec, profile: DaemonProfile, hint: str = "") -> str:
     markup = profile.markup
 
     def text(s: str) -> str:
@@ -152,6 +167,8 @@ def body(toast: ToastSpec, profile: DaemonProfile) -> str:
         lines.append(text(progress))
     if toast.attribution:
         lines.append(f"<i>{text(toast.attribution)}</i>" if markup else toast.attribution)
+    if hint:
+        lines.append(f"<i>{text(hint)}</i>" if markup else hint)
     return "\n".join(lines)
 
 
