@@ -81,15 +81,8 @@ async def dbus_agents(spec: dict[str, Any]) -> tuple[Send, Callable[[], Awaitabl
     from dbus_fast import Message, MessageType, Variant
     from dbus_fast.aio import MessageBus
 
-    from toasty_server.render.freedesktop import (
-        APP_ICON,
-        APP_NAME,
-        BUS_NAME,
-        DEFAULT_ACTION,
-        INTERFACE,
-        OBJECT_PATH,
-        URGENCY_BYTE,
-    )
+    from toasty_server.render.daemon_profile import APP_ICON, APP_NAME, DEFAULT_ACTION, URGENCY_BYTE
+    from toasty_server.render.freedesktop import BUS_NAME, INTERFACE, OBJECT_PATH
     from toasty_server.render.spec import Urgency
 
     buses = await asyncio.gather(

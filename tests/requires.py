@@ -1,8 +1,8 @@
 """Tests that need an outside tool skip where it is missing, but fail where it is promised (CI).
 
 Each `TOASTY_REQUIRE_*` variable, set by `.ci/run`, turns "missing: skipped" into a failure, so CI never
-passes by quietly not running a test: DESKTOP (Xvfb, dbus, the notification daemons, xdotool, ImageMagick), BROWSER (Chromium and
-Playwright), TOOLS (openssl, curl).
+passes by quietly not running a test: DESKTOP (Xvfb, dbus, the notification daemons, xdotool,
+ImageMagick), BROWSER (Chromium and Playwright), TOOLS (openssl, curl).
 """
 
 from __future__ import annotations

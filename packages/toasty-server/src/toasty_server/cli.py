@@ -28,6 +28,7 @@ examples:
   toasty-server --store memory --port 0  # throwaway server on a free port
   toasty-server --print-config           # show the effective settings as JSON
   toasty-server register-aumid --icon toasty.png  # Windows: register the AUMID (see register-aumid -h)
+  toasty-server unregister-aumid                  # Windows: remove that registration
 """
 
 
@@ -82,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         from toasty_server.aumid import main as register_aumid_main
 
         return register_aumid_main(words[1:])
+    if words[:1] == ["unregister-aumid"]:
+        from toasty_server.aumid import unregister_main
+
+        return unregister_main(words[1:])
+    if words[:1] == ["toast-activated"]:  # Windows (COM) starts this for a click on a toast (docs/windows.md)
+        from toasty_server.render.windows_activation import main as activation_main
+
+        return activation_main(words[1:])
     args = _parser().parse_args(argv)
     try:
         settings = settings_from_args(args)

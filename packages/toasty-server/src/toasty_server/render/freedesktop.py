@@ -62,7 +62,7 @@ from toasty_server.render.backend import (
     InteractionKind,
     InteractionSink,
 )
-from toasty_server.render.daemon_profile import DEFAULT_ACTION, DaemonProfile, notify_arguments
+from toasty_server.render.daemon_profile import APP_NAME, DEFAULT_ACTION, DaemonProfile, notify_arguments
 from toasty_server.render.spec import ToastSpec
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,6 @@ log = logging.getLogger(__name__)
 BUS_NAME = "org.freedesktop.Notifications"
 OBJECT_PATH = "/org/freedesktop/Notifications"
 INTERFACE = "org.freedesktop.Notifications"
-APP_NAME = "Toasty"
 CALL_TIMEOUT_SECONDS = 5.0  # a wedged daemon must not stall the render queue forever
 EARLY_SIGNALS_KEPT = 64
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)  # after a lost bus connection; the last one repeats

@@ -8,11 +8,15 @@ order (a progress update never overtakes the show it updates), and PyWinRT initi
 thread that imported it. Windows raises the toast events on threads of its own; they re-enter the event
 loop with `call_soon_threadsafe`, where they are mapped to at most one Interaction per notification.
 
-Arguments carried by a toast (what issue 5's activation handling routes on):
+Arguments carried by a toast (written and read in render.windows_arguments):
 - a button: `toasty:<notification id>:<button id>` (both percent-encoded, so ':' cannot be ambiguous);
 - the body (launch): the toast tag, `toasty:<notification id>` when that fits the 64 characters Windows
   allows for a tag, otherwise `toasty-h:<hash>`; a progress toast's tag is `toasty-p:<hash of publisher
   and progress key>`, stable across the updates. A notification with a `launch_url` launches that URL.
+
+Windows raises the Activated event only in the process that showed the toast, while it runs. A click after
+that process is gone (the hub restarted, or the toast is clicked in the Action Center later) reaches the
+COM activator that `toasty-server register-aumid` registers: render.windows_activation (docs/windows.md).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import asyncio
 import functools
 import hashlib
 import logging
-import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +32,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from toasty_server.config import Settings
-from toasty_server.render.backend import BackendUnavailable, Interaction, InteractionKind, InteractionSink
+from toasty_server.render.backend import (
+    BackendStatus,
+    BackendUnavailable,
+    Interaction,
+    InteractionKind,
+    InteractionSink,
+)
 from toasty_server.render.spec import Kind, Placement, ProgressSpec, ProgressState, ToastSpec, Urgency
+from toasty_server.render.windows_arguments import button_arguments, launch_arguments
+from toasty_server.render.windows_arguments import parse_arguments as parse_arguments  # the one parser, re-exported
 
 if TYPE_CHECKING:
     from windows_toasts import (
@@ -49,7 +60,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 APP_TEXT = "Toasty"
-ARGUMENT_PREFIX = "toasty:"
 HASHED_TAG_PREFIX = "toasty-h:"
 PROGRESS_TAG_PREFIX = "toasty-p:"
 TOAST_GROUP = "toasty"
@@ -63,34 +73,8 @@ SHORT_DISPLAY_SECONDS = 10  # display_seconds up to this → "short" (about 7 s)
 # --- arguments and tags ------------------------------------------------------------------------------
 
 
-def _quote(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
-
-
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:48]
-
-
-def launch_arguments(notification_id: str) -> str:
-    """What a click on the toast's body reports: the notification id."""
-    return f"{ARGUMENT_PREFIX}{_quote(notification_id)}"
-
-
-def button_arguments(notification_id: str, button_id: str) -> str:
-    """What a click on a button reports: the notification id and the button id."""
-    return f"{ARGUMENT_PREFIX}{_quote(notification_id)}:{_quote(button_id)}"
-
-
-def parse_arguments(arguments: str) -> tuple[str, str] | None:
-    """(notification id, button id) from activation arguments; button id "" for a body click; None if not ours."""
-    if not arguments.startswith(ARGUMENT_PREFIX):
-        return None
-    parts = arguments[len(ARGUMENT_PREFIX) :].split(":")
-    if len(parts) == 1 and parts[0]:
-        return urllib.parse.unquote(parts[0]), ""
-    if len(parts) == 2 and parts[0] and parts[1]:
-        return urllib.parse.unquote(parts[0]), urllib.parse.unquote(parts[1])
-    return None
 
 
 def toast_tag(toast: ToastSpec) -> str:
@@ -256,6 +240,16 @@ class WindowsBackend:
         self._closed = False
 
     # ToastBackend ----------------------------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """Windows' notifier does not come and go like a D-Bus daemon: usable from start to close."""
+        return self._toaster is not None and not self._closed
+
+    def status(self) -> BackendStatus:
+        if self.available:
+            return BackendStatus(self.name, True, f"Windows toasts under AUMID {self.aumid}")
+        return BackendStatus(self.name, False, "closed" if self._closed else "not started")
 
     async def start(self, sink: InteractionSink) -> None:
         self._loop = asyncio.get_running_loop()

@@ -4,16 +4,23 @@ State is class-level, like the real ToastNotificationManager's; tests call `rese
 Test hooks: `notifier_for(aumid)` (what was shown, updated, hidden), `ToastNotification.fire_activated /
 fire_dismissed / fire_failed` (raise the events Windows would raise, on whatever thread calls them), and
 `ToastNotifier.show_error` (make the next show() raise, as WinRT does when it refuses a toast).
+
+With FAKE_WINDOWS_DIR set (a hub run as a child process over this fake), the Action Center is also kept
+in that folder, as Windows keeps it beyond the life of the process that showed a toast: the test's fake
+Windows (winrt/shell.py) reads it there to click a toast after that process is gone.
 """
 
 from __future__ import annotations
 
 import datetime
 import enum
+import json
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from winrt import system
@@ -195,6 +202,16 @@ class ToastNotifier:
         return list(self.scheduled)
 
 
+def _share(event: str, app_id: str, tag: str = "", group: str = "", xml: str = "") -> None:
+    """Append to the Action Center kept in FAKE_WINDOWS_DIR, when there is one."""
+    folder = os.environ.get("FAKE_WINDOWS_DIR")
+    if not folder:
+        return
+    record = {"event": event, "app_id": app_id, "tag": tag, "group": group, "xml": xml, "pid": os.getpid()}
+    with (Path(folder) / "action-center.jsonl").open("a", encoding="utf-8") as out:
+        out.write(json.dumps(record) + "\n")
+
+
 class ToastNotificationHistory:
     """The Action Center: toasts still there, per app id, and the removals asked for."""
 
@@ -208,17 +225,21 @@ class ToastNotificationHistory:
 
     def remove_group_with_id(self, group: str, app_id: str) -> None:
         self.active[app_id] = [n for n in self.active.get(app_id, []) if n.group != group]
+        _share("group_removed", app_id, group=group)
 
     def clear_with_id(self, app_id: str) -> None:
         self.active.pop(app_id, None)
+        _share("cleared", app_id)
 
     def _add(self, app_id: str, notification: ToastNotification) -> None:
         # A toast with the tag and group of one already there replaces it, as on Windows.
         self._remove(app_id, notification.tag, notification.group)
         self.active.setdefault(app_id, []).append(notification)
+        _share("shown", app_id, notification.tag, notification.group, notification.xml)
 
     def _remove(self, app_id: str, tag: str, group: str) -> None:
         self.active[app_id] = [n for n in self.active.get(app_id, []) if (n.tag, n.group) != (tag, group)]
+        _share("removed", app_id, tag, group)
 
     def _find(self, app_id: str, tag: str, group: str) -> ToastNotification | None:
         return next((n for n in self.active.get(app_id, []) if (n.tag, n.group) == (tag, group)), None)
