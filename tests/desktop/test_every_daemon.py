@@ -13,16 +13,22 @@ is what these tests saw, and a daemon that changes fails here until the table sa
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.desktop.daemons import APT_PACKAGES, DAEMONS, BusMonitor, DaemonSession, DaemonSpec
 from tests.desktop.session import missing_tools, region_pixels, write_png
+from tests.http.test_web_page import page  # noqa: F401  (the fixture: Chromium driven by Playwright)
 from tests.requires import missing
 from toasty_client import (
     Button,
@@ -46,6 +52,7 @@ QUESTION = InteractiveNotification(
     buttons=[Button(id="approve", label="Approve"), Button(id="reject", label="Reject")],
 )
 IMAGE_COLOUR = (13, 200, 77)  # a green no daemon draws by itself
+TOASTY = [sys.executable, "-c", "from toasty_client.cli import main; raise SystemExit(main())"]
 ANSWERED_AFTER = 14.0  # seconds: past every daemon's default expiry (5 to 10.5 s)
 
 
@@ -165,6 +172,7 @@ async def test_buttons_answer_on_the_toast(session: DaemonSession, monitor: BusM
     async with ResilientNotificationClient(hub.address, agent_id="deployer") as agent:
         asking = asyncio.ensure_future(agent.ask(QUESTION, timeout=30))
         (call,) = await monitor.notified(QUESTION.title)
+        assert QUESTION.title not in call.body  # the summary shows it; the body does not repeat it
         await wait_for(lambda: session.spec.name == "dunst" or session.toast_windows())
         await session.click(call.daemon_id, 1, "reject")
         answer = await asyncio.wait_for(asking, 10)
@@ -260,6 +268,37 @@ async def test_a_daemon_started_after_the_hub_is_used_and_followed_both_ways(
         await wait_for(lambda: hub.renderer.status()[0].available)
         await agent.publish(TextNotification(title="Daemon back"))
         await monitor.notified("Daemon back")
+
+
+async def test_toasty_status_and_the_page_name_the_daemon_and_its_capabilities(
+    session: DaemonSession,
+    page: Any,  # noqa: F811
+) -> None:
+    """What a person looks at to learn why a toast looks the way it does."""
+    async with running_server(renderer="freedesktop", backends=None, http_enabled=True, http_port=0) as hub:
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [*TOASTY, "status", "--address", hub.address],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        desktop = json.loads(out.stdout)["desktops"][0]
+        profile = hub.renderer.status()[0]
+        assert desktop["backend"] == "freedesktop"
+        assert desktop["available"] is True
+        assert desktop["serverName"] == profile.server_name != ""
+        assert desktop["serverVersion"] == profile.server_version != ""
+        assert set(desktop["capabilities"]) == set(profile.capabilities) >= {"actions", "body"}
+
+        await page.goto(f"http://127.0.0.1:{hub.http_port}/#token={os.environ['TOASTY_TOKEN']}")
+        shown = page.locator("#server dt", has_text="desktop: freedesktop").locator("xpath=following-sibling::dd[1]")
+        await shown.wait_for()
+        text = await shown.text_content() or ""
+        assert profile.server_name in text
+        assert profile.server_version in text
+        assert "actions" in text
 
 
 async def _status(hub: ToastyServer) -> list[object]:
