@@ -6,6 +6,7 @@ mypy, new stubs, a new grpcio) cannot turn main red: hatch's uv installer reads 
 `UV_CONSTRAINT` (hatch.toml).
 
     python .ci/lock.py            refresh the lock (`hatch run lock`): resolve everything anew
+    python .ci/lock.py --keep     add what a new dependency needs, keeping every pin already locked
     python .ci/lock.py --sync     bring an existing env in line with the lock (`hatch run test` / `check`
                                   run it first: hatch only re-syncs an env when hatch.toml changes)
     python .ci/lock.py --lowest   write constraints-lowest.txt: every runtime dependency at its declared
@@ -32,14 +33,15 @@ PACKAGES = ("toasty-proto", "toasty-server", "toasty-client")
 PYTHON = "3.11"  # the lowest Python the wheels support; --universal makes the lock hold for newer ones too
 
 
-def workspace_requirements(build: bool = True) -> list[str]:
-    """Every third-party requirement of the three wheels, optional extras (and build systems) included."""
+def workspace_requirements(build: bool = True, extras: bool = True) -> list[str]:
+    """Every third-party requirement of the three wheels, optional extras (and build systems) included
+    unless told otherwise."""
     found: list[str] = []
     for package in PACKAGES:
         project = tomllib.loads((ROOT / "packages" / package / "pyproject.toml").read_text())
         found += project["build-system"]["requires"] if build else []
         found += project["project"].get("dependencies", [])
-        for extra in project["project"].get("optional-dependencies", {}).values():
+        for extra in project["project"].get("optional-dependencies", {}).values() if extras else ():
             found += extra
     return [item for item in found if Requirement(item).name not in PACKAGES]
 
@@ -50,12 +52,12 @@ def tool_requirements() -> list[str]:
     return [item for env in envs.values() for item in env.get("extra-dependencies", [])]
 
 
-def compile_lock(requirements: list[str], output: Path, *extra: str) -> int:
+def compile_lock(requirements: list[str], output: Path, *extra: str, upgrade: bool = True) -> int:
     """`uv pip compile` of `requirements` into `output`, valid on every platform and Python >= 3.11."""
     command = [
         "uv", "pip", "compile", "-", "--universal", "--python-version", PYTHON,
         "--override", str(OVERRIDES), "--output-file", str(output), "--quiet",
-        "--custom-compile-command", "hatch run lock", "--upgrade", *extra,
+        "--custom-compile-command", "hatch run lock", *(["--upgrade"] if upgrade else []), *extra,
     ]  # fmt: skip
     # hatch's env sets UV_CONSTRAINT to the lock itself: a refresh must resolve free of the old lock
     env = {k: v for k, v in os.environ.items() if k not in ("UV_CONSTRAINT", "UV_BUILD_CONSTRAINT")}
@@ -96,12 +98,14 @@ def main() -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--sync", action="store_true", help="install the locked version of anything out of line")
     mode.add_argument("--lowest", action="store_true", help="write constraints-lowest.txt (runtime lower bounds)")
+    mode.add_argument("--keep", action="store_true", help="resolve with the locked pins kept (a new dependency)")
     args = parser.parse_args()
     if args.sync:
         return sync()
     if args.lowest:
-        return compile_lock(workspace_requirements(build=False), LOWEST, "--resolution", "lowest-direct")
-    return compile_lock(workspace_requirements() + tool_requirements(), LOCK)
+        # the base wheels only: an extra's own needs (mcp wants a newer pydantic) must not raise their floor
+        return compile_lock(workspace_requirements(build=False, extras=False), LOWEST, "--resolution", "lowest-direct")
+    return compile_lock(workspace_requirements() + tool_requirements(), LOCK, upgrade=not args.keep)
 
 
 if __name__ == "__main__":

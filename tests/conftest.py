@@ -15,7 +15,9 @@ from toasty_client import ResilientNotificationClient, RetryPolicy
 from toasty_server.app import ToastyServer
 from toasty_server.testing import running_server
 
-pytest_plugins = ["tests.stores"]  # the `store` fixture: the in-memory store and a SQLite file
+# the `store` fixture (the in-memory store, a SQLite file, a PostgreSQL database) and the `postgres` fixture
+# (a real PostgreSQL server for the session)
+pytest_plugins = ["tests.stores"]
 
 # Every server the suite starts (in process or as a child) shares one person secret in a temporary file,
 # and clients present it by default (TOASTY_TOKEN): the tests written before the access model act as the

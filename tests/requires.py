@@ -2,7 +2,8 @@
 
 Each `TOASTY_REQUIRE_*` variable, set by `.ci/run`, turns "missing: skipped" into a failure, so CI never
 passes by quietly not running a test: DESKTOP (Xvfb, dbus, the notification daemons, xdotool,
-ImageMagick), BROWSER (Chromium and Playwright), TOOLS (openssl, curl).
+ImageMagick), BROWSER (Chromium and Playwright), TOOLS (openssl, curl), POSTGRES (a PostgreSQL server's
+binaries).
 """
 
 from __future__ import annotations

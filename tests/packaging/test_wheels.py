@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -27,9 +28,14 @@ SERVER_ONLY = {
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     dist = tmp_path_factory.mktemp("dist")
+    sources = tmp_path_factory.mktemp("src")
     for package in ("toasty-proto", "toasty-client", "toasty-server"):
+        # built from a copy: the proto build hook writes its generated code into the source tree, which
+        # tests running at the same time (pytest -n) import
+        source = sources / package
+        shutil.copytree(ROOT / "packages" / package, source, ignore=shutil.ignore_patterns("__pycache__", "_generated"))
         subprocess.run(
-            [find_uv_bin(), "build", "--wheel", "--quiet", "--out-dir", str(dist), str(ROOT / "packages" / package)],
+            [find_uv_bin(), "build", "--wheel", "--quiet", "--out-dir", str(dist), str(source)],
             check=True,
         )
     return {w.name.split("-")[0]: w for w in dist.glob("*.whl")}

@@ -25,6 +25,7 @@ from toasty_server.access.listen import Listener, listen
 from toasty_server.access.person_secret import load_or_create
 from toasty_server.access.tokens import TokenBook, TokenFileError
 from toasty_server.attention.budget import AttentionBudget
+from toasty_server.attention.shared import SharedLimiters
 from toasty_server.broker import Broker
 from toasty_server.config import Settings
 from toasty_server.http import HttpEndpoint, HttpParts
@@ -42,7 +43,7 @@ from toasty_server.service.registration import register
 from toasty_server.service.servicer import NotificationServicer
 from toasty_server.service.validation import Limits, Validator
 from toasty_server.service.wire import pool as schema_pool
-from toasty_server.store import MemoryStore, SQLiteStore, Store
+from toasty_server.store import MemoryStore, SharedStore, SQLiteStore, Store, StoreUnavailable
 from toasty_server.store.exclusive import HubLock, HubLockError
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,15 @@ PRUNE_INTERVAL_SECONDS = 60.0
 def build_store(settings: Settings) -> Store:
     if settings.store == "memory":
         return MemoryStore()
+    if settings.store == "postgres":
+        assert settings.database_url is not None  # the settings refuse postgres without one
+        try:
+            from toasty_server.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise StoreUnavailable(
+                f"TOASTY_STORE=postgres needs the PostgreSQL driver: pip install 'toasty-server[postgres]' ({exc})"
+            ) from exc
+        return PostgresStore(settings.database_url.get_secret_value(), pool_size=settings.postgres_pool_size)
     return SQLiteStore(settings.database_file, synchronous=settings.sqlite_synchronous)
 
 
@@ -81,7 +91,9 @@ class ToastyServer:
         self.interactions.on_outcome = self.metrics.count_interaction
         attention = rate_policy(settings)
         if attention.enabled:
-            self.api.attention = AttentionBudget(AgentLimiters(attention), self.metrics.rate_limit_refusals.inc)
+            store = self.broker.store  # several hubs share one budget per agent, kept in their shared store
+            limiters = SharedLimiters(attention, store) if isinstance(store, SharedStore) else AgentLimiters(attention)
+            self.api.attention = AttentionBudget(limiters, self.metrics.rate_limit_refusals.inc)
         self.metrics_endpoint: MetricsEndpoint | None = None
         self.http_endpoint: HttpEndpoint | None = None
         self.gate = ShutdownGate()

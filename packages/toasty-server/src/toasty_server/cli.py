@@ -41,7 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", help="listen address (default localhost)")
     p.add_argument("--port", type=int, help="gRPC port (default 50053; 0 picks a free one)")
-    p.add_argument("--store", choices=["sqlite", "memory"], help="where the delivery log lives")
+    p.add_argument(
+        "--store",
+        choices=["sqlite", "memory", "postgres"],
+        help="where the delivery log lives (postgres: TOASTY_DATABASE_URL)",
+    )
     p.add_argument("--data-dir", type=Path, help="folder of the SQLite database")
     p.add_argument("--db-path", type=Path, help="SQLite file (default <data-dir>/toasty.db)")
     p.add_argument("--renderer", choices=["auto", "windows", "freedesktop", "console", "none"])

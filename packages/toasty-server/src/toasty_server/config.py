@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,7 +38,15 @@ class Settings(BaseSettings):
     port: int = Field(DEFAULT_PORT, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
 
     # Durable log
-    store: Literal["sqlite", "memory"] = Field("sqlite", description="Where the delivery log lives.")
+    store: Literal["sqlite", "memory", "postgres"] = Field(
+        "sqlite",
+        description="Where the delivery log lives: postgres lets several hubs share one log "
+        "(extra toasty-server[postgres], with TOASTY_DATABASE_URL).",
+    )
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL for TOASTY_STORE=postgres, e.g. postgresql://toasty:secret@db:5432/toasty."
+    )
+    postgres_pool_size: int = Field(8, ge=1, le=100, description="Connections a hub keeps to PostgreSQL.")
     data_dir: Path = Field(Path(user_data_dir("toasty", appauthor=False)), description="Folder for the database.")
     db_path: Path | None = Field(None, description="SQLite file; default <data_dir>/toasty.db.")
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
@@ -187,6 +195,15 @@ class Settings(BaseSettings):
         if value is not None and not value.parent.is_dir():
             raise ValueError(f"folder {value.parent} does not exist")
         return value
+
+    @model_validator(mode="after")
+    def _postgres_needs_a_url(self) -> Settings:
+        if self.store == "postgres" and self.database_url is None:
+            raise ValueError(
+                "store (TOASTY_STORE) postgres needs the database: set TOASTY_DATABASE_URL, "
+                "e.g. postgresql://toasty:secret@db.example:5432/toasty"
+            )
+        return self
 
     @model_validator(mode="after")
     def _remote_needs_tls(self) -> Settings:

@@ -12,19 +12,30 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 from toasty_proto import v1
 from toasty_server.interceptors.errors import RateLimited
-from toasty_server.interceptors.ratelimit import AgentLimiters
+from toasty_server.interceptors.ratelimit import RatePolicy
 
 MAX_SHOWN_PROGRESS = 10_000  # progress keys remembered as shown (the least recently updated forgotten)
 _FINISHED = frozenset({v1.ProgressState.SUCCEEDED, v1.ProgressState.FAILED})
 
 
-class AttentionBudget:
-    """Admits new toasts per agent; remembers which progress keys each agent already shows."""
+class Limiters(Protocol):
+    """Per-agent buckets: this hub's (AgentLimiters) or the deployment's (attention.shared)."""
 
-    def __init__(self, limiters: AgentLimiters, on_refusal: Callable[[], None] = lambda: None) -> None:
+    @property
+    def policy(self) -> RatePolicy: ...
+
+    async def try_acquire(self, agent: str) -> float | None: ...
+
+
+class AttentionBudget:
+    """Admits new toasts per agent; remembers which progress keys each agent already shows (on this hub:
+    an update of a bar shown through another hub of a deployment counts once more, here)."""
+
+    def __init__(self, limiters: Limiters, on_refusal: Callable[[], None] = lambda: None) -> None:
         self._limiters = limiters
         self._on_refusal = on_refusal
         self._shown_progress: OrderedDict[tuple[str, str], None] = OrderedDict()

@@ -4,11 +4,18 @@ Order of events for a publish: a sequence is assigned on the event loop; the ent
 batch; one store write commits the batch; only then is each entry handed to the live mailboxes and
 its publisher answered. So a subscriber never sees an entry that a crash could take back, and a
 publish acknowledged to its caller is in the store.
+
+On a log several hubs share (`SharedStore`, PostgreSQL), the store numbers the batch in commit order
+instead, and nothing is fanned out from the batch itself: the broker follows the log in sequence
+order (after its own commits, and whenever the store says another hub appended) and fans out what it
+reads. So every hub hands its subscribers every entry of the deployment, in order, with no gap, and
+an answer recorded through any hub reaches the asker's waiters on every hub.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,12 +24,10 @@ from dataclasses import dataclass
 from toasty_server.broker.asks import AskRegistry
 from toasty_server.broker.mailbox import Mailbox
 from toasty_server.broker.subscription import Subscription
-from toasty_server.store import Ask, LogEntry, Store, StoreUnavailable
+from toasty_server.store import Ask, LogEntry, PendingEntry, SharedStore, Store, StoreUnavailable
+from toasty_server.store.base import Encoder
 
 log = logging.getLogger(__name__)
-
-Encoder = Callable[[int, float], bytes]
-"""Builds the serialized delivery once its (sequence, published_at) are known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +80,13 @@ class Broker:
         self._catch_up_page = catch_up_page
         self._clock = clock
         self._subscriptions: dict[str, Subscription] = {}
-        self._pending: list[tuple[LogEntry, asyncio.Future[PublishOutcome]]] = []
-        self._inflight_keys: dict[tuple[str, str], asyncio.Future[PublishOutcome]] = {}
+        self._pending: list[tuple[LogEntry | PendingEntry, asyncio.Future[PublishOutcome | None]]] = []
+        self._shared: SharedStore | None = store if isinstance(store, SharedStore) else None
+        self._following = asyncio.Lock()  # one reader of the shared log at a time, so fan-out stays in order
+        self._log_changed = asyncio.Event()
+        self._follower: asyncio.Task[None] | None = None
+        self._queued: dict[int, int] = {}  # shared log: sequence → subscribers it was handed to (for its publisher)
+        self._inflight_keys: dict[tuple[str, str], asyncio.Future[PublishOutcome | None]] = {}
         self.asks = AskRegistry(clock)
         self._flusher: asyncio.Task[None] | None = None
         self._last_assigned = 0
@@ -105,6 +115,9 @@ class Broker:
         self._last_assigned = self._last_committed = await self._store.open()
         for ask in await self._store.pending_asks():
             self.asks.add(ask)
+        if self._shared is not None:
+            self._shared.on_change(self._on_log_changed)
+            self._follower = asyncio.create_task(self._follow_others(), name="toasty-broker-follow")
 
     def end_streams(self) -> None:
         """End every subscriber stream and refuse new ones; publishing goes on until close()."""
@@ -120,6 +133,10 @@ class Broker:
         self.asks.close()
         if self._flusher is not None:
             await self._flusher
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
         await self._store.close()
 
     # -- publishing ----------------------------------------------------------------------------------
@@ -140,13 +157,13 @@ class Broker:
         appended: the first publish's id and sequence come back with `duplicate=True`.
         """
         if not idempotency_key:
-            return await self._append(target, notification_id, encode, publisher=publisher, ask=ask)
+            return _stored(await self._append(target, notification_id, encode, publisher=publisher, ask=ask))
         key = (publisher, idempotency_key)
         earlier = self._inflight_keys.get(key)
         if earlier is not None:
-            first = await asyncio.shield(earlier)
+            first = _stored(await asyncio.shield(earlier))
             return PublishOutcome(first.sequence, 0, first.notification_id, duplicate=True)
-        mine: asyncio.Future[PublishOutcome] = asyncio.get_running_loop().create_future()
+        mine: asyncio.Future[PublishOutcome | None] = asyncio.get_running_loop().create_future()
         mine.add_done_callback(_mark_retrieved)
         self._inflight_keys[key] = mine
         try:
@@ -154,8 +171,10 @@ class Broker:
             if found is not None:
                 outcome = PublishOutcome(found[1], 0, found[0], duplicate=True)
             else:
-                outcome = await self._append(
-                    target, notification_id, encode, publisher=publisher, idempotency_key=idempotency_key, ask=ask
+                outcome = _stored(
+                    await self._append(
+                        target, notification_id, encode, publisher=publisher, idempotency_key=idempotency_key, ask=ask
+                    )
                 )
             mine.set_result(outcome)
             return outcome
@@ -169,16 +188,20 @@ class Broker:
         self, notification_id: str, outcome: bytes, encode: Encoder, target: str | None = None
     ) -> PublishOutcome | None:
         """Record an ask's one outcome and deliver it to `target` (default: the asking agent's mailbox);
-        None if already decided."""
+        None if already decided (here, or first through another hub of a shared log)."""
         ask = self.asks.claim(notification_id)
         if ask is None:
             return None
         mailbox = ask.publisher if target is None else target
         try:
-            return await self._append(mailbox, notification_id, encode, publisher=ask.publisher, outcome=outcome)
+            decided = await self._append(mailbox, notification_id, encode, publisher=ask.publisher, outcome=outcome)
         except BaseException:
             self.asks.release(notification_id)
             raise
+        if decided is None:
+            # another hub recorded its outcome first: following the log settles the ask with that one
+            await self._follow()
+        return decided
 
     async def _append(
         self,
@@ -190,23 +213,29 @@ class Broker:
         idempotency_key: str = "",
         ask: Ask | None = None,
         outcome: bytes | None = None,
-    ) -> PublishOutcome:
+    ) -> PublishOutcome | None:
+        """None only for an outcome another hub of a shared log recorded first."""
         if self._closed:
             raise BrokerClosed("the server is shutting down")
-        self._last_assigned += 1
-        sequence, now = self._last_assigned, self._clock()
-        entry = LogEntry(
-            sequence,
-            target,
-            now,
-            notification_id,
-            encode(sequence, now),
-            publisher=publisher,
-            idempotency_key=idempotency_key,
-            ask=ask,
-            outcome=outcome,
-        )
-        done: asyncio.Future[PublishOutcome] = asyncio.get_running_loop().create_future()
+        now = self._clock()
+        entry: LogEntry | PendingEntry
+        if self._shared is not None:  # the shared log numbers it, in commit order
+            entry = PendingEntry(target, now, notification_id, encode, publisher, idempotency_key, ask, outcome)
+        else:
+            self._last_assigned += 1
+            sequence = self._last_assigned
+            entry = LogEntry(
+                sequence,
+                target,
+                now,
+                notification_id,
+                encode(sequence, now),
+                publisher=publisher,
+                idempotency_key=idempotency_key,
+                ask=ask,
+                outcome=outcome,
+            )
+        done: asyncio.Future[PublishOutcome | None] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_mark_retrieved)
         self._pending.append((entry, done))
         if self._flusher is None:
@@ -220,8 +249,11 @@ class Broker:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
+                if self._shared is not None:
+                    await self._flush_shared(self._shared, batch)
+                    continue
                 try:
-                    await self._store.append([entry for entry, _ in batch])
+                    await self._store.append([entry for entry, _ in batch if isinstance(entry, LogEntry)])
                 except StoreUnavailable as exc:
                     log.error("store write failed, %d publishes refused: %s", len(batch), exc)
                     for _, done in batch:
@@ -229,16 +261,74 @@ class Broker:
                             done.set_exception(exc)
                     continue
                 for entry, done in batch:
-                    self._last_committed = entry.sequence
-                    if entry.ask is not None:
-                        self.asks.add(entry.ask)
-                    if entry.outcome is not None:
-                        self.asks.settle(entry.notification_id, entry.outcome)
-                    queued = self._fan_out(entry)
+                    assert isinstance(entry, LogEntry)
+                    queued = self._apply(entry)
                     if not done.done():
                         done.set_result(PublishOutcome(entry.sequence, queued, entry.notification_id))
         finally:
             self._flusher = None
+
+    def _apply(self, entry: LogEntry) -> int:
+        """A committed entry, in sequence order: the live edge moves, asks learn of it, subscribers get it."""
+        self._last_committed = entry.sequence
+        if entry.ask is not None:
+            self.asks.add(entry.ask)
+        if entry.outcome is not None:
+            self.asks.settle(entry.notification_id, entry.outcome)
+        return self._fan_out(entry)
+
+    # -- a log shared by several hubs ----------------------------------------------------------------
+
+    async def _flush_shared(
+        self, shared: SharedStore, batch: list[tuple[LogEntry | PendingEntry, asyncio.Future[PublishOutcome | None]]]
+    ) -> None:
+        """The store numbers and commits the batch; following the log up to it fans it out, in order."""
+        try:
+            stored = await shared.append_assigning([entry for entry, _ in batch if isinstance(entry, PendingEntry)])
+        except StoreUnavailable as exc:
+            log.error("store write failed, %d publishes refused: %s", len(batch), exc)
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        last = max((e.sequence for e in stored if e is not None), default=0)
+        if last:
+            await self._follow(until=last)
+        for found, (_, done) in zip(stored, batch, strict=True):
+            queued = self._queued.pop(found.sequence, 0) if found is not None else 0
+            if not done.done():
+                done.set_result(
+                    None if found is None else PublishOutcome(found.sequence, queued, found.notification_id)
+                )
+
+    def _on_log_changed(self, sequence: int) -> None:
+        if sequence == 0 or sequence > self._last_committed:
+            self._log_changed.set()
+
+    async def _follow_others(self) -> None:
+        """Read what other hubs appended whenever the store says something was (see on_change)."""
+        while True:
+            await self._log_changed.wait()
+            self._log_changed.clear()
+            try:
+                await self._follow()
+            except StoreUnavailable as exc:
+                log.warning("cannot read the shared log (%s); retrying at the next change", exc)
+                await asyncio.sleep(0.5)
+                self._log_changed.set()
+
+    async def _follow(self, until: int | None = None) -> None:
+        """Apply every committed entry after the live edge, in order (up to `until`, or to the end)."""
+        assert self._shared is not None
+        async with self._following:
+            while until is None or self._last_committed < until:
+                page = await self._shared.read_log_after(self._last_committed, self._catch_up_page)
+                for entry in page:
+                    queued = self._apply(entry)
+                    if until is not None and entry.sequence <= until:
+                        self._queued[entry.sequence] = queued
+                if len(page) < self._catch_up_page:
+                    break
 
     def _fan_out(self, entry: LogEntry) -> int:
         if entry.target:
@@ -260,8 +350,16 @@ class Broker:
                 self._mailbox_depth,
             )
 
+    async def runs(self, job: str) -> bool:
+        """Whether this hub runs `job` (retention, deadlines): always alone on its log; on a shared log,
+        the one hub holding the job's lock, which another hub takes over when this one dies."""
+        return self._shared is None or await self._shared.lead(job)
+
     async def prune(self, max_entries: int, max_age_seconds: float, max_bytes: int | None = None) -> int:
-        """Apply retention; a subscriber resuming past what went gets a RetentionGap (see deliveries)."""
+        """Apply retention; a subscriber resuming past what went gets a RetentionGap (see deliveries).
+        On a shared log only the hub that runs retention prunes (0 elsewhere)."""
+        if not await self.runs("retention"):
+            return 0
         return await self._store.prune(max_entries, self._clock() - max_age_seconds, max_bytes)
 
     # -- subscribing ---------------------------------------------------------------------------------
@@ -286,7 +384,12 @@ class Broker:
             log.info("subscriber %s reconnected: replacing its previous stream", client_id)
         sub = Subscription(client_id, Mailbox(self._mailbox_depth))
         sub.cursor = self._last_committed if after is None and not from_beginning else (after or 0)
-        if after is not None and (after > self._last_committed or (log_id and log_id != self._store.log_id)):
+        other_log = bool(log_id) and log_id != self._store.log_id
+        beyond = after is not None and after > self._last_committed
+        if beyond and self._shared is not None and log_id and not other_log:
+            beyond = False  # the same shared log, read further on another hub: this one catches up
+            self._log_changed.set()
+        if after is not None and (beyond or other_log):
             log.warning(
                 "subscriber %s resumed after sequence %d of another log (this log %s ends at %d): "
                 "replaying this log from its beginning",
@@ -341,7 +444,13 @@ class Broker:
                 yield live
 
 
-def _mark_retrieved(future: asyncio.Future[PublishOutcome]) -> None:
+def _stored(outcome: PublishOutcome | None) -> PublishOutcome:
+    if outcome is None:  # only an outcome entry can be refused by a shared log
+        raise AssertionError("a publish was refused as an already decided outcome")
+    return outcome
+
+
+def _mark_retrieved(future: asyncio.Future[PublishOutcome | None]) -> None:
     """A caller that went away (cancelled RPC) must not leave 'exception never retrieved' noise."""
     if not future.cancelled():
         future.exception()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import betterproto2
 
-from toasty_server.broker.broker import Encoder
 from toasty_server.service.wire import delivery_bytes
+from toasty_server.store.base import Encoder
 
 
 def delivery_encoder(*, target: str, publisher: str = "", **event: betterproto2.Message | bytes) -> Encoder:

@@ -28,6 +28,8 @@ from toasty_server.store import Ask
 
 log = logging.getLogger(__name__)
 
+DEADLINE_RECHECK_SECONDS = 2.0  # a hub that does not run deadlines checks whether it has to take them over
+
 _KIND = {
     InteractionKind.BUTTON: v1.InteractionKind.BUTTON,
     InteractionKind.ACTIVATED: v1.InteractionKind.ACTIVATED,
@@ -235,9 +237,18 @@ class InteractionCoordinator:
         )
 
     def _on_deadline(self, ask: Ask) -> None:
-        self._spawn(
-            self.record(ask.notification_id, v1.InteractionKind.TIMED_OUT, backend="server", detail="answer timeout")
-        )
+        self._spawn(self._time_out(ask))
+
+    async def _time_out(self, ask: Ask) -> None:
+        """TIMED_OUT at the deadline, recorded by the hub that runs deadlines (on a shared log, one hub;
+        the others check back, and one takes the job over if that hub dies)."""
+        while self._broker.asks.get(ask.notification_id) is not None:
+            if await self._broker.runs("deadlines"):
+                await self.record(
+                    ask.notification_id, v1.InteractionKind.TIMED_OUT, backend="server", detail="answer timeout"
+                )
+                return
+            await asyncio.sleep(DEADLINE_RECHECK_SECONDS)
 
     def _on_receipt(self, toast: ToastSpec, receipt: RenderReceipt) -> None:
         wanted = toast.notification_id in self._receipt_wanted

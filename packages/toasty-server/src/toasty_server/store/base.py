@@ -6,9 +6,9 @@ processes: every call is async, entries are opaque bytes plus the few columns ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,24 @@ class LogEntry:
     idempotency_key: str = ""
     ask: Ask | None = None
     outcome: bytes | None = None  # serialized InteractionEvent resolving notification_id's ask
+
+
+Encoder = Callable[[int, float], bytes]
+"""Builds the serialized delivery once its (sequence, published_at) are known."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """An entry before a shared log numbered it: its payload is encoded once its sequence is known."""
+
+    target: str
+    published_at: float
+    notification_id: str
+    encode: Encoder
+    publisher: str = ""
+    idempotency_key: str = ""
+    ask: Ask | None = None
+    outcome: bytes | None = None
 
 
 class StoreError(Exception):
@@ -117,3 +135,30 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SharedStore(Store, Protocol):
+    """A log several hubs append to at once (PostgreSQL): the store numbers entries in commit order, and
+    tells every hub when any of them appended, so each follows the log in order."""
+
+    async def append_assigning(self, pending: Sequence[PendingEntry]) -> list[LogEntry | None]:
+        """Number, encode and store a batch atomically, in order. An outcome for an ask already decided
+        (through another hub) is not stored: None in its place."""
+        ...
+
+    async def read_log_after(self, after: int, limit: int) -> list[LogEntry]:
+        """Every entry after `after`, whatever its target, oldest first."""
+        ...
+
+    def on_change(self, callback: Callable[[int], None]) -> None:
+        """Call `callback(last sequence)` on the event loop whenever any hub appended (0: unknown)."""
+        ...
+
+    async def lead(self, job: str) -> bool:
+        """True while this hub is the one that runs `job` for the deployment."""
+        ...
+
+    async def spend(self, bucket: str, capacity: float, per_second: float) -> float | None:
+        """One unit of a leaky bucket every hub shares (None), else the seconds until it has room."""
+        ...
