@@ -39,6 +39,7 @@ from toasty_client import (
     ProgressNotification,
     ResilientNotificationClient,
     TextNotification,
+    Urgency,
 )
 from toasty_server.app import ToastyServer
 from toasty_server.testing import running_server
@@ -310,3 +311,28 @@ def test_the_daemon_table_lists_every_tested_daemon() -> None:
     rows = DOC.read_text().split("<!-- daemon-table -->")[1]
     for spec in DAEMONS:
         assert re.search(rf"^\| `?{re.escape(spec.name)}", rows, re.M), spec.name
+
+
+async def test_do_not_disturb_holds_toasts_off_the_desktop_and_ends_with_one_digest(
+    session: DaemonSession, monitor: BusMonitor, hub: ToastyServer
+) -> None:
+    """Issue 20 on a real daemon: while do-not-disturb is on nothing reaches Notify but a critical toast;
+    turning it off sends one digest, then the held question still open."""
+    async with (
+        ResilientNotificationClient(hub.address) as person,
+        ResilientNotificationClient(hub.address, agent_id="builder") as agent,
+    ):
+        await person.do_not_disturb(True)
+        await agent.publish(TextNotification(title="Held build news"))
+        asking = asyncio.ensure_future(agent.ask(QUESTION, timeout=30))
+        await agent.publish(TextNotification(title="Server on fire", urgency=Urgency.CRITICAL))
+        await monitor.notified("Server on fire")
+        await hub.renderer.drain()
+        assert [c.summary for c in monitor.notifies] == ["Server on fire"]
+
+        await person.do_not_disturb(False)
+        (digest,) = await monitor.notified("2 notifications from 1 agent while you were away")
+        assert "Held build news" in digest.body
+        await monitor.notified(QUESTION.title)  # the held question, shown now that it may be
+        assert not asking.done()
+        asking.cancel()

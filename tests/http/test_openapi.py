@@ -19,7 +19,8 @@ MESSAGES = [
     v1.Interactive, v1.Button, v1.TextInput, v1.SelectionInput, v1.SelectionChoice, v1.Progress, v1.Header,
     v1.SendNotificationRequest, v1.SendNotificationResponse, v1.InteractionEvent, v1.AnswerRequest,
     v1.AnswerResponse, v1.WithdrawRequest, v1.WithdrawResponse, v1.StatusResponse, v1.SubscriberStatus,
-    v1.Delivery, v1.ToastReceipt, v1.Gap,
+    v1.Delivery, v1.ToastReceipt, v1.Gap, v1.DesktopStatus, v1.DoNotDisturbRequest, v1.HeldToast,
+    v1.AttentionState,
 ]  # fmt: skip
 
 

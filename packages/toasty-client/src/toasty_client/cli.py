@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime
 import json
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -157,6 +159,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("asks", help="list the questions waiting for an answer (id, asker, age, title)")
 
+    dnd = sub.add_parser(
+        "dnd",
+        help="do-not-disturb: hold toasts back (critical ones still show); alone, says whether it is on",
+        description="Held toasts are stored and delivered as always; when it ends, one digest toast sums them up. "
+        "Open questions stay answerable with `toasty asks` / `toasty answer` and on the page meanwhile.",
+        epilog="examples:\n  toasty dnd on --for 1h\n  toasty dnd on --until 07:30\n  toasty dnd off\n  toasty dnd",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dnd.add_argument("switch", nargs="?", choices=["on", "off"], help="turn it on or off (alone: show the state)")
+    dnd.add_argument("--for", dest="for_", metavar="DURATION", help="with on: for 90s, 45m, 2h or 1h30m")
+    dnd.add_argument("--until", metavar="HH:MM", help="with on: until this local time (today, else tomorrow)")
+
     withdraw = sub.add_parser("withdraw", help="take one of your notifications down")
     withdraw.add_argument("notification_id")
 
@@ -298,6 +312,13 @@ async def _run(args: argparse.Namespace) -> int:
                 age = f"{(now_ms - q.asked_at_unix_ms) / 1000:.0f}s" if q.asked_at_unix_ms else "?"
                 buttons = "/".join(q.button_ids)
                 print(printable(f"{q.notification_id}  from {q.publisher_agent_id}  {age} ago  {q.title}  [{buttons}]"))
+        elif args.command == "dnd":
+            if args.switch is None:
+                state = await client.attention()
+            else:
+                for_seconds, until = _dnd_end(args)
+                state = await client.do_not_disturb(args.switch == "on", for_seconds=for_seconds, until_unix=until)
+            print(printable(describe_attention(state)))
         elif args.command == "notify":
             title, line1 = (args.title, args.message) if args.title else (args.message, "")
             message = TextNotification(title=title, line1=line1, urgency=Urgency(args.urgency))
@@ -337,6 +358,62 @@ async def _run(args: argparse.Namespace) -> int:
             status = (await client.status()).to_dict()
             print(json.dumps({"health": "SERVING", **status}, indent=2, ensure_ascii=True))
     return 0
+
+
+def _dnd_end(args: argparse.Namespace) -> tuple[float, float]:
+    """(for_seconds, until unix seconds) from --for / --until; SystemExit with what to fix."""
+    if args.switch == "off" and (args.for_ or args.until):
+        raise SystemExit("toasty: --for and --until go with `dnd on`")
+    if args.for_ and args.until:
+        raise SystemExit("toasty: give --for or --until, not both")
+    if args.for_:
+        return parse_duration(args.for_), 0.0
+    if args.until:
+        return 0.0, next_local_time(args.until).timestamp()
+    return 0.0, 0.0
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `45m`, `2h`, `1h30m` (or plain seconds) → seconds."""
+    found = re.fullmatch(r"\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*", text)
+    if not text.strip() or found is None or not any(found.groups()):
+        raise SystemExit(f"toasty: duration {text!r}: write it as 90s, 45m, 2h or 1h30m")
+    hours, minutes, seconds = (int(g) if g else 0 for g in found.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise SystemExit(f"toasty: duration {text!r} is zero: give a time to wait")
+    return float(total)
+
+
+def next_local_time(text: str) -> datetime.datetime:
+    """The next time the local clock shows HH:MM (today, else tomorrow)."""
+    found = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", text)
+    if found is None or int(found.group(1)) > 23 or int(found.group(2)) > 59:
+        raise SystemExit(f"toasty: time {text!r}: write it as HH:MM, e.g. 07:30")
+    now = datetime.datetime.now().astimezone()
+    moment = now.replace(hour=int(found.group(1)), minute=int(found.group(2)), second=0, microsecond=0)
+    return moment if moment > now else moment + datetime.timedelta(days=1)
+
+
+def describe_attention(state: Any) -> str:
+    """One line for people: whether toasts are held, why, until when, and how many were."""
+    if state.do_not_disturb:
+        until = (
+            f" until {datetime.datetime.fromtimestamp(state.until_unix_ms / 1000):%H:%M}"
+            if state.until_unix_ms
+            else " until you turn it off"
+        )
+        head = f"do-not-disturb is on{until}"
+    elif state.quiet_hours:
+        head = f"quiet hours ({state.quiet_hours_spec}): toasts are held"
+    else:
+        head = "do-not-disturb is off" + (f" (quiet hours {state.quiet_hours_spec})" if state.quiet_hours_spec else "")
+    held = len(state.held)
+    if held:
+        head += f"; {held} toast{'s' if held != 1 else ''} held"
+    if state.holding and state.critical_breaks_through:
+        head += "; critical toasts still show"
+    return head
 
 
 def _page_link(base: str) -> int:

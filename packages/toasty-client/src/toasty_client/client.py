@@ -420,6 +420,24 @@ class ResilientNotificationClient:
         )
         return list(response.questions)
 
+    async def do_not_disturb(self, on: bool, *, for_seconds: float = 0, until_unix: float = 0) -> v1.AttentionState:
+        """As the person: hold toasts back (critical ones still show, by default) for `for_seconds`, until
+        `until_unix` (seconds), or until turned off; off sums up what was held in one digest toast."""
+        request = v1.DoNotDisturbRequest(
+            on=on, for_seconds=max(0, math.ceil(for_seconds)), until_unix_ms=int(until_unix * 1000)
+        )
+        response: v1.AttentionState = await self._call(
+            v1.NOTIFICATION_SERVICE_SET_DO_NOT_DISTURB, request, attempts=self.retry.publish_attempts
+        )
+        return response
+
+    async def attention(self) -> v1.AttentionState:
+        """As the person: do-not-disturb, quiet hours, and the toasts held meanwhile."""
+        response: v1.AttentionState = await self._call(
+            v1.NOTIFICATION_SERVICE_GET_ATTENTION, v1.AttentionRequest(), attempts=self.retry.publish_attempts
+        )
+        return response
+
     # -- subscribing ---------------------------------------------------------------------------------
 
     async def subscribe(

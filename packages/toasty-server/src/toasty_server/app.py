@@ -25,6 +25,8 @@ from toasty_server.access.listen import Listener, listen
 from toasty_server.access.person_secret import load_or_create
 from toasty_server.access.tokens import TokenBook, TokenFileError
 from toasty_server.attention.budget import AttentionBudget
+from toasty_server.attention.gate import AttentionGate
+from toasty_server.attention.quiet import AttentionFile, QuietHours
 from toasty_server.attention.shared import SharedLimiters
 from toasty_server.broker import Broker
 from toasty_server.config import Settings
@@ -82,12 +84,28 @@ class ToastyServer:
             image_resolver=ImageCache.from_settings(settings).resolve,
             local_image_max_bytes=settings.image_max_bytes,
         )
+        self.metrics = ServerMetrics(self.broker, self.renderer, limits=limits_of(settings))
+        self.attention_gate = AttentionGate(
+            self.renderer,
+            quiet_hours=QuietHours.parse(settings.quiet_hours),
+            # a throwaway (memory) hub keeps do-not-disturb in memory unless told where to keep it
+            state_file=AttentionFile(
+                None
+                if settings.store == "memory" and settings.attention_state_file is None
+                else settings.attention_state_path
+            ),
+            critical_breaks_through=settings.critical_breaks_through,
+            max_held=settings.max_held_toasts,
+            page_url=self._page_url,
+            on_decision=self.metrics.count_attention,
+        )
         self.interactions = InteractionCoordinator(
             self.broker, self.renderer, longest_wait=settings.retention_max_age_seconds
         )
+        self.interactions.take_down = self.attention_gate.withdraw
         self.api = ToastyApi(self.broker, self.renderer, Validator(Limits.from_settings(settings)), self.interactions)
+        self.api.gate = self.attention_gate
         self.health = health.aio.HealthServicer()
-        self.metrics = ServerMetrics(self.broker, self.renderer, limits=limits_of(settings))
         self.interactions.on_outcome = self.metrics.count_interaction
         attention = rate_policy(settings)
         if attention.enabled:
@@ -111,6 +129,11 @@ class ToastyServer:
             return self._listener.address
         host = self.settings.host
         return f"{'127.0.0.1' if host in ('localhost', '0.0.0.0') else host}:{self.port}"
+
+    def _page_url(self) -> str:
+        """The web page's address, for the digest toast to open ('' without the HTTP endpoint)."""
+        port = self.http_port
+        return f"http://127.0.0.1:{port}/" if port else ""
 
     @property
     def metrics_port(self) -> int | None:
@@ -136,6 +159,7 @@ class ToastyServer:
     async def _start(self) -> None:
         await self.broker.start()
         await self.renderer.start()
+        self.attention_gate.start()
         self.person_secret = load_or_create(self.settings.person_secret_path)
         credentials = Credentials(self.person_secret, _tokens(self.settings))
         policy = call_policy(self.settings)
@@ -195,6 +219,7 @@ class ToastyServer:
             await self.http_endpoint.stop()
         await self.broker.close()
         self._release_hub_lock()
+        await self.attention_gate.close()
         await self.renderer.close()
         if self.metrics_endpoint is not None:
             await self.metrics_endpoint.stop()

@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     )
     aumid: str = Field("SAM.Toasty.NotificationService", description="Windows AppUserModelID of the toasts.")
     render_queue_depth: int = Field(1000, ge=1, description="Toasts waiting for the desktop before refusal.")
+
+    # Attention: what the person is shown (never what is stored or delivered)
+    quiet_hours: str = Field(
+        "", description="Daily quiet hours in local time, when toasts are held: e.g. 22:00-07:00 (commas for more)."
+    )
+    critical_breaks_through: bool = Field(
+        True, description="Critical toasts are shown under do-not-disturb and quiet hours."
+    )
+    attention_state_file: Path | None = Field(
+        None, description="Do-not-disturb and the held toasts, kept across restarts; default <data_dir>/attention.json."
+    )
+    max_held_toasts: int = Field(1000, ge=10, description="Toasts remembered as held for the digest (oldest dropped).")
     render_concurrency: int = Field(
         32, ge=1, description="Toasts handed to the desktop at once; updates of one progress toast stay in order."
     )
@@ -196,6 +208,13 @@ class Settings(BaseSettings):
             raise ValueError(f"folder {value.parent} does not exist")
         return value
 
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_parse(cls, value: str) -> str:
+        from toasty_server.attention.quiet import QuietHours
+
+        return QuietHours.parse(value).spec
+
     @model_validator(mode="after")
     def _postgres_needs_a_url(self) -> Settings:
         if self.store == "postgres" and self.database_url is None:
@@ -225,6 +244,10 @@ class Settings(BaseSettings):
     @property
     def database_file(self) -> Path:
         return self.db_path if self.db_path is not None else self.data_dir / "toasty.db"
+
+    @property
+    def attention_state_path(self) -> Path:
+        return self.attention_state_file if self.attention_state_file is not None else self.data_dir / "attention.json"
 
     @property
     def person_secret_path(self) -> Path:

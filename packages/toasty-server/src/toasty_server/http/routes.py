@@ -44,6 +44,8 @@ ROUTES: dict[str, Route] = {
     "answer": Route(v1.NOTIFICATION_SERVICE_ANSWER),
     "withdraw": Route(v1.NOTIFICATION_SERVICE_WITHDRAW),
     "status": Route(v1.NOTIFICATION_SERVICE_GET_STATUS),
+    "attention": Route(v1.NOTIFICATION_SERVICE_GET_ATTENTION),
+    "do_not_disturb": Route(v1.NOTIFICATION_SERVICE_SET_DO_NOT_DISTURB),
     "subscribe": Route(v1.NOTIFICATION_SERVICE_SUBSCRIBE, streaming=True),
     "log": Route(),
     "asks": Route(),
@@ -125,6 +127,8 @@ class Handlers:
         r.add_post("/v1/notifications/{notification_id}/withdraw", self.withdraw, name="withdraw")
         r.add_get("/v1/subscribe", self.subscribe, name="subscribe", allow_head=False)
         r.add_get("/v1/status", self.status, name="status", allow_head=False)
+        r.add_get("/v1/attention", self.attention, name="attention", allow_head=False)
+        r.add_post("/v1/attention/dnd", self.do_not_disturb, name="do_not_disturb")
         r.add_get("/v1/log", self.log, name="log", allow_head=False)
         r.add_get("/v1/asks", self.asks, name="asks", allow_head=False)
         r.add_get("/v1/dashboard", self.dashboard_stream, name="dashboard", allow_head=False)
@@ -177,6 +181,13 @@ class Handlers:
 
     async def status(self, request: web.Request) -> web.Response:
         return _json(self.api.status())
+
+    async def attention(self, request: web.Request) -> web.Response:
+        return _json(self.api.attention_state(current_principal()))
+
+    async def do_not_disturb(self, request: web.Request) -> web.Response:
+        body = message_from_json(v1.DoNotDisturbRequest, parse_body(await request.read()))
+        return _json(self.api.set_do_not_disturb(current_principal(), body))
 
     async def log(self, request: web.Request) -> web.Response:
         self.checks.check_read_as(current_principal(), "*")

@@ -49,6 +49,9 @@ def limits_of(settings: Settings) -> dict[str, float]:
     return {name: float(getattr(settings, name)) for name in LIMIT_SETTINGS if hasattr(settings, name)}
 
 
+MAX_AGENT_LABELS = 100  # agents named in per-agent metrics; the rest are 'other'
+
+
 class ServerMetrics:
     """Every metric of one server. `registry` is what the HTTP endpoint serves."""
 
@@ -110,6 +113,14 @@ class ServerMetrics:
             ["route", "status"],
             registry=r,
         )
+        self.attention_decisions = Counter(
+            "toasty_attention_toasts",
+            "Toasts per agent and decision: shown, or held (do-not-disturb, quiet hours). The first "
+            f"{MAX_AGENT_LABELS} agents are named, the others counted as 'other'.",
+            ["agent", "decision"],
+            registry=r,
+        )
+        self._agent_labels: set[str] = set()
         self.interaction_outcomes = Counter(
             "toasty_interaction_outcomes",
             "Outcomes of Interactive notifications, by kind (button, dismissed, timed_out, ...).",
@@ -122,6 +133,14 @@ class ServerMetrics:
     def count_interaction(self, kind: str) -> None:
         """Hook for the interaction code: one outcome of an Interactive notification."""
         self.interaction_outcomes.labels(kind=kind.lower()).inc()
+
+    def count_attention(self, agent: str, decision: str) -> None:
+        """Hook for the attention gate: one toast shown or held. Agent ids are chosen by callers, so the
+        number of labels is bounded (each label costs memory for the life of the process)."""
+        if agent not in self._agent_labels and len(self._agent_labels) >= MAX_AGENT_LABELS:
+            agent = "other"
+        self._agent_labels.add(agent)
+        self.attention_decisions.labels(agent=agent, decision=decision).inc()
 
     def watch_rate_limiter(self, tracked_agents: Callable[[], int]) -> None:
         """Let the collector report how many agents' limiters are kept."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,8 +19,9 @@ from toasty_proto import v1
 from toasty_server import __version__
 from toasty_server.access.principal import Principal, current_principal
 from toasty_server.attention.budget import AttentionBudget
+from toasty_server.attention.gate import AttentionGate
 from toasty_server.broker import Broker, LogReset, RetentionGap, Subscription
-from toasty_server.errors import FailedPrecondition, NotFound
+from toasty_server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from toasty_server.render.dispatcher import Renderer
 from toasty_server.render.mapping import toast_from_notification
 from toasty_server.service.deliveries import delivery_encoder
@@ -43,6 +45,7 @@ class ToastyApi:
         self.interactions = interactions
         self._waiters: dict[str, int] = {}  # agent id -> AwaitInteraction calls waiting now
         self.attention: AttentionBudget | None = None  # new toasts per agent (None: no attention budget)
+        self.gate: AttentionGate | None = None  # do-not-disturb and quiet hours (None: every toast is shown)
 
     # -- publishing --------------------------------------------------------------------------------------
 
@@ -120,7 +123,8 @@ class ToastyApi:
         toast = toast_from_notification(notification, publisher, toast_id=key)
         if show_toast and self.attention is not None:  # admitted: its progress key now shows (or will)
             self.attention.shown(publisher, notification)
-        toast_requested = show_toast and self.renderer.submit(toast)
+        desk = self.gate if self.gate is not None else self.renderer
+        toast_requested = show_toast and desk.submit(toast)
         if want_receipt and toast_requested:  # no toast, no receipt: remembering the id would leak it
             self.interactions.want_receipt(key)
         log.debug("published %s seq=%d to %s", notification.id, outcome.sequence, target or "*")
@@ -269,6 +273,31 @@ class ToastyApi:
                 return entry, delivery
         log.debug("the content of open question %s is no longer retained", ask.notification_id)
         return None
+
+    # -- attention (do-not-disturb) ----------------------------------------------------------------------
+
+    def set_do_not_disturb(self, caller: Principal, request: v1.DoNotDisturbRequest) -> v1.AttentionState:
+        """The person turns do-not-disturb on (for a while, or until a time) or off."""
+        gate = self._attention_gate(caller, "turn do-not-disturb on or off")
+        until = 0.0
+        if request.on and request.for_seconds:
+            until = time.time() + request.for_seconds
+        elif request.on and request.until_unix_ms:
+            until = request.until_unix_ms / 1000
+            if until <= time.time():
+                raise InvalidArgument("until_unix_ms", "is in the past: give a time still to come, or for_seconds")
+        gate.set_do_not_disturb(request.on, until)
+        return gate.state()
+
+    def attention_state(self, caller: Principal) -> v1.AttentionState:
+        return self._attention_gate(caller, "see do-not-disturb and the held toasts").state()
+
+    def _attention_gate(self, caller: Principal, what: str) -> AttentionGate:
+        if not caller.is_person:
+            raise PermissionDenied(f"only the person may {what}: present the person secret (the `toasty` command does)")
+        if self.gate is None:
+            raise Unavailable("this hub has no attention gate")
+        return self.gate
 
     # -- status ------------------------------------------------------------------------------------------
 

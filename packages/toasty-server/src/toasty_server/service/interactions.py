@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from toasty_proto import v1
@@ -52,6 +52,8 @@ class InteractionCoordinator:
         self._receipt_wanted: set[str] = set()
         self._tasks: set[asyncio.Task[object]] = set()
         self.on_outcome: Callable[[str], None] = lambda kind: None  # metrics hook: one call per outcome
+        # takes a toast down wherever it shows or waits to be shown (the attention gate, in the server)
+        self.take_down: Callable[[str], Awaitable[None]] = renderer.withdraw
         renderer.on_interaction(self._on_backend_interaction)
         renderer.on_receipt(self._on_receipt)
         broker.asks.on_deadline = self._on_deadline
@@ -111,7 +113,7 @@ class InteractionCoordinator:
         log.info("notification %s answered: %s %s via %s", notification_id, kind.name, button_id, backend)
         self.on_outcome(kind.name)
         # Decided: take the toast down wherever it still shows (a no-op where the desktop already closed it).
-        await self._renderer.withdraw(notification_id)
+        await self.take_down(notification_id)
         return True
 
     async def answer(self, request: v1.AnswerRequest, caller: Principal) -> bool:
@@ -151,10 +153,10 @@ class InteractionCoordinator:
                 check_owner_or_person(caller, found[0], answer_key, "withdraw")
                 return False
             await self._check_publisher(notification_id, caller)
-            await self._renderer.withdraw(notification_id)
+            await self.take_down(notification_id)
             return True  # a plain toast: taken down if it was still shown
         check_owner_or_person(caller, ask, answer_key, "withdraw")
-        await self._renderer.withdraw(notification_id)
+        await self.take_down(notification_id)
         return await self.record(notification_id, v1.InteractionKind.WITHDRAWN, backend="publisher")
 
     async def _check_publisher(self, notification_id: str, caller: Principal) -> None:

@@ -60,6 +60,12 @@ class NotificationServicer:
     async def list_questions(self, request: v1.ListQuestionsRequest, context: Context) -> v1.ListQuestionsResponse:
         return await self.api.open_questions(current_principal())
 
+    async def set_do_not_disturb(self, request: v1.DoNotDisturbRequest, context: Context) -> v1.AttentionState:
+        return self.api.set_do_not_disturb(current_principal(), request)
+
+    async def get_attention(self, request: v1.AttentionRequest, context: Context) -> v1.AttentionState:
+        return self.api.attention_state(current_principal())
+
     async def subscribe(self, request: v1.SubscriptionRequest | Undecodable, context: Context) -> AsyncIterator[bytes]:
         """Stream serialized Delivery messages: catch-up from the log, then live."""
         if isinstance(request, Undecodable):
