@@ -32,6 +32,8 @@ class ServerProcess:
         self.log_path = db_path.with_suffix(".log")
         # Tests publish far faster than an agent should: no rate limit unless a test sets one.
         self.env = {
+            # never the user's own data folder (attention state, image cache): the test's folder
+            "TOASTY_DATA_DIR": str(db_path.parent),
             "TOASTY_RATE_LIMIT": "0",
             "TOASTY_CALL_RATE_LIMIT": "0",
             "PYTHONUNBUFFERED": "1",

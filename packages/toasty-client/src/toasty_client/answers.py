@@ -16,6 +16,7 @@ class Outcome(enum.Enum):
     WITHDRAWN = "withdrawn"
     FAILED = "failed"  # no desktop could show it
     UNSUPPORTED = "unsupported"
+    EXPIRED = "expired"  # its expires_at came before an answer
 
 
 _FROM_PROTO = {
@@ -26,6 +27,7 @@ _FROM_PROTO = {
     v1.InteractionKind.WITHDRAWN: Outcome.WITHDRAWN,
     v1.InteractionKind.FAILED: Outcome.FAILED,
     v1.InteractionKind.UNSUPPORTED: Outcome.UNSUPPORTED,
+    v1.InteractionKind.EXPIRED: Outcome.EXPIRED,
 }
 
 

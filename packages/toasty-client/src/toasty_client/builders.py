@@ -10,6 +10,7 @@ again with its configured limits.
 
 from __future__ import annotations
 
+import datetime
 import enum
 import re
 import string
@@ -130,6 +131,10 @@ class Placement(enum.Enum):
     APP_LOGO = "app_logo"
 
 
+def _unix_ms(moment: datetime.datetime | None) -> int:
+    return 0 if moment is None else max(0, int(moment.timestamp() * 1000))
+
+
 class _Builder(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -140,6 +145,18 @@ class _Builder(BaseModel):
     idempotency_key: Identifier | None = None
     launch_url: str = ""
     display_seconds: int = Field(0, ge=0, le=86_400)
+    deliver_at: datetime.datetime | None = Field(
+        None, description="Shown on the desktop at this time, not before (subscribers get it at once)."
+    )
+    expires_at: datetime.datetime | None = Field(
+        None, description="Taken down at this time; a question still open then ends EXPIRED."
+    )
+
+    @field_validator("deliver_at", "expires_at")
+    @classmethod
+    def _aware(cls, value: datetime.datetime | None) -> datetime.datetime | None:
+        """A time without a zone is local time (as a person means it)."""
+        return value.astimezone() if value is not None and value.tzinfo is None else value
 
     def _header(self) -> v1.Header:
         return v1.Header(title=self.title, attribution=self.attribution)
@@ -151,6 +168,8 @@ class _Builder(BaseModel):
             idempotency_key=self.idempotency_key or "",
             launch_url=self.launch_url,
             display_seconds=self.display_seconds,
+            deliver_at_unix_ms=_unix_ms(self.deliver_at),
+            expires_at_unix_ms=_unix_ms(self.expires_at),
         )
 
     def to_proto(self) -> v1.Notification:

@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     note.add_argument("--title", help="a title above the message")
     note.add_argument("--urgency", choices=[u.value for u in Urgency], default="info")
     note.add_argument("--target", default="", help="client id to deliver to (default: every subscriber)")
+    note.add_argument("--in", dest="in_", metavar="DURATION", help="show it this much later: 90s, 10m, 2h, 1h30m")
+    note.add_argument("--expire-in", metavar="DURATION", help="take it down after this long: 90s, 10m, 1h")
 
     pub = sub.add_parser(
         "publish", help="publish one notification", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -321,9 +323,19 @@ async def _run(args: argparse.Namespace) -> int:
             print(printable(describe_attention(state)))
         elif args.command == "notify":
             title, line1 = (args.title, args.message) if args.title else (args.message, "")
-            message = TextNotification(title=title, line1=line1, urgency=Urgency(args.urgency))
+            now = datetime.datetime.now().astimezone()
+            deliver_at = now + datetime.timedelta(seconds=parse_duration(args.in_)) if args.in_ else None
+            expires_at = (
+                (deliver_at or now) + datetime.timedelta(seconds=parse_duration(args.expire_in))
+                if args.expire_in
+                else None
+            )
+            message = TextNotification(
+                title=title, line1=line1, urgency=Urgency(args.urgency), deliver_at=deliver_at, expires_at=expires_at
+            )
             response = await client.publish(message, target=args.target)
-            print(printable(f"published {response.notification_id}"))
+            when = f", shown at {deliver_at:%H:%M:%S}" if deliver_at else ""
+            print(printable(f"published {response.notification_id}{when}"))
         elif args.command == "ask":
             common: dict[str, Any] = {"title": args.title, "urgency": Urgency(args.urgency)}
             question = _interactive(args, common, None).to_proto()

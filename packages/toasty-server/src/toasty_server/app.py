@@ -98,6 +98,9 @@ class ToastyServer:
             max_held=settings.max_held_toasts,
             page_url=self._page_url,
             on_decision=self.metrics.count_attention,
+            max_scheduled=settings.max_scheduled_toasts,
+            load_toast=lambda notification_id: self.api.toast_for(notification_id),
+            on_expired=lambda notification_id: self.interactions.expire(notification_id),
         )
         self.interactions = InteractionCoordinator(
             self.broker, self.renderer, longest_wait=settings.retention_max_age_seconds

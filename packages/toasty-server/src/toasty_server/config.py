@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         None, description="Do-not-disturb and the held toasts, kept across restarts; default <data_dir>/attention.json."
     )
     max_held_toasts: int = Field(1000, ge=10, description="Toasts remembered as held for the digest (oldest dropped).")
+    max_schedule_seconds: float = Field(
+        7 * 24 * 3600, gt=0, description="How far ahead deliver_at and expires_at may be."
+    )
+    max_scheduled_toasts: int = Field(
+        10_000, ge=10, description="Toasts waiting for their time or their expiry at once; more are refused."
+    )
     render_concurrency: int = Field(
         32, ge=1, description="Toasts handed to the desktop at once; updates of one progress toast stay in order."
     )

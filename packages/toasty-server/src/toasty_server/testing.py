@@ -4,8 +4,9 @@ The server listens on a free loopback port, with an in-memory store unless you p
 and a `db_path`. Metrics are served on a free port (`server.metrics_port`) and rate limiting is off
 unless you pass `rate_limit=...`: tests publish faster than an agent should. The person secret is made
 in a temporary folder unless you pass `person_secret_file=...` (or set TOASTY_PERSON_SECRET_FILE);
-`server.person_secret` is the token that acts as the person (answers, reads everything). Toasty's own
-test suite uses this helper.
+`server.person_secret` is the token that acts as the person (answers, reads everything). The data folder
+(do-not-disturb state, image cache) is the temporary folder too unless you pass `data_dir=...`. Toasty's
+own test suite uses this helper.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ async def running_server(
     with tempfile.TemporaryDirectory(prefix="toasty-test-") as scratch:
         if not os.environ.get("TOASTY_PERSON_SECRET_FILE"):  # never the user's own secret
             defaults["person_secret_file"] = Path(scratch) / "person.secret"
+        if not os.environ.get("TOASTY_DATA_DIR"):  # nor the user's data folder (attention state, images)
+            defaults["data_dir"] = Path(scratch)
         server = ToastyServer(load_settings(**{**defaults, **settings}), backends=backends)
         await server.start()
         try:

@@ -1,8 +1,9 @@
 """When the person is not to be interrupted: do-not-disturb they turned on, and recurring quiet hours.
 
-Do-not-disturb and the toasts held under it survive a restart of the hub: they are kept in a small JSON
-file beside the database (0600, rewritten atomically), so a hub restarted at night does not start
-showing toasts, and the digest at the end still counts what was held before the restart.
+Do-not-disturb, the toasts held under it and the toasts waiting for their time (scheduled, expiring)
+survive a restart of the hub: they are kept in a small JSON file beside the database (0600, rewritten
+atomically), so a hub restarted at night does not start showing toasts, the digest at the end still
+counts what was held before the restart, and a toast scheduled for 9:00 is shown at 9:00.
 """
 
 from __future__ import annotations
@@ -68,12 +69,23 @@ class Held:
 
 
 @dataclass(slots=True)
+class Timed:
+    """A toast waiting for its time: to be shown (deliver_at) or taken down (expires_at)."""
+
+    notification_id: str
+    at: float  # unix seconds
+    agent: str = ""
+
+
+@dataclass(slots=True)
 class AttentionState:
-    """What the person turned on, and what was held while it was on."""
+    """What the person turned on, what was held while it was on, and what waits for its time."""
 
     dnd: bool = False
     dnd_until: float = 0.0  # unix seconds; 0: until turned off
     held: list[Held] = field(default_factory=list)
+    scheduled: list[Timed] = field(default_factory=list)  # shown at their time
+    expiring: list[Timed] = field(default_factory=list)  # taken down at their time
 
 
 class AttentionFile:
@@ -91,6 +103,8 @@ class AttentionFile:
                 bool(raw.get("dnd", False)),
                 float(raw.get("dnd_until", 0.0)),
                 [Held(**h) for h in raw.get("held", [])],
+                [Timed(**t) for t in raw.get("scheduled", [])],
+                [Timed(**t) for t in raw.get("expiring", [])],
             )
         except (OSError, ValueError, TypeError) as exc:
             aside = self.path.with_suffix(".damaged")
@@ -102,7 +116,15 @@ class AttentionFile:
     def save(self, state: AttentionState) -> None:
         if self.path is None:
             return
-        data = json.dumps({"dnd": state.dnd, "dnd_until": state.dnd_until, "held": [asdict(h) for h in state.held]})
+        data = json.dumps(
+            {
+                "dnd": state.dnd,
+                "dnd_until": state.dnd_until,
+                "held": [asdict(h) for h in state.held],
+                "scheduled": [asdict(t) for t in state.scheduled],
+                "expiring": [asdict(t) for t in state.expiring],
+            }
+        )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".attention-", dir=self.path.parent)

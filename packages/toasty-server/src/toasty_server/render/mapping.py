@@ -57,6 +57,8 @@ def toast_from_notification(n: v1.Notification, publisher: str, *, toast_id: str
         urgency=_URGENCY.get(n.urgency, Urgency.INFO),
         launch_url=n.launch_url,
         display_seconds=n.display_seconds,
+        deliver_at=n.deliver_at_unix_ms / 1000,
+        expires_at=n.expires_at_unix_ms / 1000,
         **_payload_fields(n.id, payload),
     )
 

@@ -100,6 +100,8 @@ class ToastSpec:
     progress: ProgressSpec | None = None
     launch_url: str = ""
     display_seconds: int = 0  # 0: the desktop's default
+    deliver_at: float = 0.0  # unix seconds: not shown before (0: at once)
+    expires_at: float = 0.0  # unix seconds: taken down then (0: never)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

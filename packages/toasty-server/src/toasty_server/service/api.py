@@ -24,6 +24,7 @@ from toasty_server.broker import Broker, LogReset, RetentionGap, Subscription
 from toasty_server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from toasty_server.render.dispatcher import Renderer
 from toasty_server.render.mapping import toast_from_notification
+from toasty_server.render.spec import ToastSpec
 from toasty_server.service.deliveries import delivery_encoder
 from toasty_server.service.ids import global_id, is_global, local_id, resolve
 from toasty_server.service.interactions import InteractionCoordinator
@@ -106,6 +107,8 @@ class ToastyApi:
             self._check_open_questions(publisher)
         if show_toast and self.attention is not None:
             await self.attention.admit(publisher, notification)
+        if show_toast and self.gate is not None:
+            self.gate.check_room(notification.deliver_at_unix_ms, notification.expires_at_unix_ms)
 
         # Serialized once per publish; every subscriber stream gets these same bytes.
         payload = notification if notification_wire is None else notification_wire.SerializeToString()
@@ -272,6 +275,20 @@ class ToastyApi:
             if delivery.notification is not None and delivery.notification.interactive is not None:
                 return entry, delivery
         log.debug("the content of open question %s is no longer retained", ask.notification_id)
+        return None
+
+    async def toast_for(self, notification_id: str) -> ToastSpec | None:
+        """The toast of a notification still in the log (a scheduled one, after a restart), or None."""
+        for entry in reversed(await self.broker.store.entries_for(notification_id)):
+            try:
+                delivery = v1.Delivery.FromString(entry.payload)
+            except Exception:
+                log.warning("log entry %d cannot be decoded; toast %s not rebuilt", entry.sequence, notification_id)
+                continue
+            if delivery.notification is not None:
+                return toast_from_notification(
+                    delivery.notification, delivery.publisher_agent_id, toast_id=notification_id
+                )
         return None
 
     # -- attention (do-not-disturb) ----------------------------------------------------------------------

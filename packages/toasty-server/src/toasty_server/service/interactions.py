@@ -238,6 +238,11 @@ class InteractionCoordinator:
             )
         )
 
+    async def expire(self, notification_id: str) -> None:
+        """Its expires_at came: a question still open ends EXPIRED (the toast is already down)."""
+        if self._broker.asks.get(notification_id) is not None:
+            await self.record(notification_id, v1.InteractionKind.EXPIRED, backend="server", detail="expired")
+
     def _on_deadline(self, ask: Ask) -> None:
         self._spawn(self._time_out(ask))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -53,6 +54,7 @@ class Limits:
     launch_url_schemes: frozenset[str] = frozenset({"http", "https"})
     await_seconds: float = 300.0
     open_questions: int = 100  # per agent, and as many AwaitInteraction calls waiting at once
+    max_schedule_seconds: float = 7 * 24 * 3600  # deliver_at / expires_at at most this far ahead
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -66,6 +68,7 @@ class Limits:
             launch_url_schemes=frozenset(s.lower() for s in settings.launch_url_schemes),
             await_seconds=settings.max_await_seconds,
             open_questions=settings.max_open_questions_per_agent,
+            max_schedule_seconds=settings.max_schedule_seconds,
         )
 
 
@@ -118,6 +121,26 @@ class Validator:
         self.notification("notification", request.notification)
         return request.notification
 
+    def _schedule(self, field: str, n: v1.Notification) -> None:
+        """deliver_at within the schedule horizon; expires_at still to come and after deliver_at."""
+        now_ms = time.time() * 1000
+        horizon_ms = now_ms + self.limits.max_schedule_seconds * 1000
+        if n.deliver_at_unix_ms > horizon_ms:
+            raise InvalidArgument(
+                f"{field}.deliver_at_unix_ms",
+                f"is more than {self.limits.max_schedule_seconds:.0f} s ahead (TOASTY_MAX_SCHEDULE_SECONDS)",
+            )
+        if n.expires_at_unix_ms:
+            if n.expires_at_unix_ms <= now_ms:
+                raise InvalidArgument(f"{field}.expires_at_unix_ms", "is in the past: give a time still to come")
+            if n.expires_at_unix_ms <= n.deliver_at_unix_ms:
+                raise InvalidArgument(f"{field}.expires_at_unix_ms", "must come after deliver_at_unix_ms")
+            if n.expires_at_unix_ms > horizon_ms:
+                raise InvalidArgument(
+                    f"{field}.expires_at_unix_ms",
+                    f"is more than {self.limits.max_schedule_seconds:.0f} s ahead (TOASTY_MAX_SCHEDULE_SECONDS)",
+                )
+
     def notification(self, field: str, n: v1.Notification) -> None:
         self.identifier(f"{field}.id", n.id)
         self.identifier(f"{field}.idempotency_key", n.idempotency_key)
@@ -126,6 +149,7 @@ class Validator:
             raise InvalidArgument(f"{field}.display_seconds", f"must be at most {MAX_DISPLAY_SECONDS}")
         if n.launch_url:
             self.url(f"{field}.launch_url", n.launch_url, schemes=self.limits.launch_url_schemes, host=False)
+        self._schedule(field, n)
         kind, payload = betterproto2.which_one_of(n, "payload")
         if payload is None:
             raise InvalidArgument(f"{field}.payload", "set one of text_message, image_text, interactive, progress")
