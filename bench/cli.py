@@ -1,4 +1,5 @@
-"""`python -m bench [--quick] [--only ...] [--profile]`: run the workloads, write JSON + Markdown."""
+"""`python -m bench [--quick] [--only ...] [--hubs N --store postgres] [--profile]`: run the workloads, write
+JSON + Markdown."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import platform
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import timeit
@@ -22,6 +24,7 @@ from typing import Any, TypeVar
 from bench import report, upb
 from bench.common import install_loop
 from bench.desktop import desktop_available, run_desktop
+from bench.hubs import postgres_available, run_hubs
 from bench.procs import RawServer, RedisServer, Server, ToastyServer, redis_available
 from bench.scenarios import (
     FULL,
@@ -39,7 +42,9 @@ from bench.stats import summary
 
 T = TypeVar("T")
 RESULTS = upb.REPO / "bench" / "results"
-SECTIONS = ("latency", "memory", "slow", "storm", "rnc", "codec", "desktop")
+SECTIONS = ("latency", "memory", "slow", "storm", "rnc", "codec", "desktop", "hubs")
+# hubs needs a PostgreSQL server and is asked for by name (--hubs / --store / --only hubs)
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "hubs")
 SERVERS = ("raw-grpc", "redis", "toasty-sqlite", "toasty-memory")
 PER_SERVER = {"latency", "memory", "slow", "rnc"}  # sections that need the servers above started
 
@@ -51,6 +56,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, help="override the number of repeats")
     p.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     p.add_argument("--servers", nargs="+", choices=SERVERS, help="run only these servers")
+    p.add_argument(
+        "--hubs",
+        type=int,
+        choices=range(1, 9),
+        metavar="N",
+        help="the hubs shape: Toasty on PostgreSQL with 1 and N hubs on one database, beside raw gRPC and "
+        "SQLite (alone unless --only names other sections too)",
+    )
+    p.add_argument("--store", choices=["postgres"], help="the shared store of the hubs shape (postgres)")
     p.add_argument("--client-loop", choices=["uvloop", "asyncio"], default="uvloop", help="bench clients' loop")
     p.add_argument("--profile", action="store_true", help="only profile Toasty (py-spy) under saturated load")
     p.add_argument("--ablation", action="store_true", help="only: Toasty with parts switched off, saturated load")
@@ -64,7 +78,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rpc", choices=["unary", "stream"], default="unary", help="publish RPC --profile/--ablation load uses"
     )
     p.add_argument("--keep", action="store_true", help="keep the temp folder (worker logs, databases)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.hubs is not None or args.store is not None:
+        args.only = sorted({*(args.only or []), "hubs"})
+    if args.only and "hubs" in args.only:
+        args.hubs = args.hubs or 2
+        args.store = args.store or "postgres"
+    return args
 
 
 def _version(module: str) -> str:
@@ -182,7 +202,7 @@ class Bench:
         self.tmp = Path(tempfile.mkdtemp(prefix="toasty-bench-"))
         self.pb_dir = upb.generate(self.tmp / "pb")
         self.ctx = Context(self.tmp, self.pb_dir, args.client_loop, sizes, log=self.log)
-        self.sections = set(args.only or SECTIONS)
+        self.sections = set(args.only or DEFAULT_SECTIONS)
         self.servers = list(args.servers or SERVERS)
         self.skipped: dict[str, str] = {}
         self.failed: list[str] = []
@@ -286,7 +306,13 @@ class Bench:
                     "desktop", run_desktop, self.tmp, self.pb_dir, self.args.client_loop, self.args.quick, self.log
                 )
                 desktop = d or {}
-        return self.assemble(runs, rnc_runs, memory, slow, storm, desktop)
+        hubs: dict[str, Any] = {}
+        if "hubs" in self.sections:
+            self.log(f"hubs: Toasty on PostgreSQL with 1 and {self.args.hubs} hubs, SQLite, raw gRPC")
+            repeats, quick = self.sizes.repeats, self.args.quick
+            h = self.attempt("hubs", run_hubs, self.ctx, self.args.hubs, self.servers, repeats, quick, self.attempt)
+            hubs = h or {}
+        return self.assemble(runs, rnc_runs, memory, slow, storm, desktop, hubs)
 
     def assemble(
         self,
@@ -296,6 +322,7 @@ class Bench:
         slow: dict[str, list[dict[str, Any]]],
         storm: list[dict[str, Any]],
         desktop: dict[str, Any],
+        hubs: dict[str, Any],
     ) -> dict[str, Any]:
         summ = {name: {key: _summarize_runs(rs) for key, rs in shapes.items()} for name, shapes in runs.items()}
         success: dict[str, dict[str, Any]] = {}
@@ -343,6 +370,7 @@ class Bench:
             "storm_summary": _summarize_runs(storm) if storm else {},
             "codec": codec,
             "desktop": desktop,
+            "hubs": hubs,
             "skipped": self.skipped,
             "failed": self.failed,
         }
@@ -394,6 +422,10 @@ def write(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    why = postgres_available() if args.only and "hubs" in args.only else ""
+    if why:
+        print(f"bench: the hubs shape (--hubs {args.hubs} --store {args.store}) cannot run: {why}", file=sys.stderr)
+        return 2
     _raise_fd_limit()
     if args.profile:
         from bench.profile import run_profile

@@ -51,6 +51,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children, reaped or alive: for PostgreSQL, whose work is done by a
+    backend process per connection (and the WAL writer, checkpointer, ...) forked by the postmaster."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / CLK_TCK
+
+
 class RssSampler:
     """Samples a process's RSS every `interval` seconds on a thread; keeps the peak."""
 
@@ -230,7 +244,8 @@ class ToastyServer(GrpcServer):
         self.db_path = workdir / f"{name}.db"
 
     def env(self) -> dict[str, str]:
-        return {**child_env(), **TOASTY_ENV, **self.extra_env}
+        # its own data folder: never the user's (do-not-disturb state, image cache, person secret)
+        return {**child_env(), **TOASTY_ENV, "TOASTY_DATA_DIR": str(self.db_path.parent), **self.extra_env}
 
     def command(self) -> list[str]:
         return [

@@ -113,7 +113,8 @@ def targets_table(result: dict[str, Any]) -> list[str]:
         if toasty is None:
             return
         ratio = f"{toasty / raw:.2f}{TIMES}" if raw else DASH
-        lines.append(f"| {target} | {goal} | {fmt_number(toasty)}{unit} | {fmt_number(raw)}{unit} | {ratio} |")
+        raw_cell = DASH if raw is None else f"{fmt_number(raw)}{unit}"
+        lines.append(f"| {target} | {goal} | {fmt_number(toasty)}{unit} | {raw_cell} | {ratio} |")
 
     def toasty(shape: str, metric: str) -> float | None:
         return _median(summary, "toasty-sqlite", shape, metric)
@@ -397,6 +398,82 @@ def desktop_section(result: dict[str, Any]) -> list[str]:
     return [*table, "", *desktop_notes(result)] if table else []
 
 
+# (load, metric key, label)
+HUBS_ROWS: list[tuple[str, str, str]] = [
+    ("saturated", "publish_per_s", "publishes/s, all hubs together (acked)"),
+    ("saturated", "latency_p50_ms", "publish→delivered p50 (ms)"),
+    ("saturated", "latency_p99_ms", "publish→delivered p99 (ms)"),
+    ("saturated", "server_cpu_us_per_publish", "hub CPU per publish (µs, all hubs)"),
+    ("saturated", "postgres_cpu_us_per_publish", "PostgreSQL CPU per publish (µs, all its processes)"),
+    ("saturated", "success_pct", "delivered / acked (%)"),
+    ("floor", "latency_p50_ms", "publish→delivered p50 (ms)"),
+    ("floor", "latency_p99_ms", "publish→delivered p99 (ms)"),
+    ("floor", "ack_p50_ms", "publish round trip p50 (ms)"),
+]
+
+
+def _hubs_title(column: str) -> str:
+    if column.startswith("postgres-"):
+        n = int(column.split("-")[1])
+        return f"Toasty PostgreSQL, {n} hub{'s' if n != 1 else ''}"
+    return SERVER_TITLES[column]
+
+
+def hubs_table(result: dict[str, Any]) -> list[str]:
+    """The hubs shape: each column and its ratio to raw gRPC of this run; N hubs ÷ 1 hub on PostgreSQL."""
+    hubs = result.get("hubs") or {}
+    summary: dict[str, dict[str, dict[str, Any]]] = hubs.get("summary") or {}
+    if not summary:
+        return []
+    columns = [c for c in hubs["columns"] if c in summary]
+    one, many = "postgres-1", f"postgres-{hubs['hubs']}"
+    head = ["load", "metric"]
+    for c in columns:
+        head += [_hubs_title(c)] + ([f"{TIMES}raw"] if c != "raw-grpc" else [])
+    if many != one:
+        head.append(f"{hubs['hubs']} hubs ÷ 1 hub")
+    sizes = hubs["sizes"]
+    titles = {
+        "saturated": f"{sizes['agents']} agents, {sizes['concurrency']} in flight, {sizes['count']:,} publishes",
+        "floor": f"one in flight, {sizes['floor_n']} serial publishes",
+    }
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for load, metric, label in HUBS_ROWS:
+        value: dict[str, dict[str, float] | None] = {c: summary[c].get(load, {}).get(metric) for c in summary}
+        cells = [titles[load], label]
+        for c in columns:
+            cells.append(fmt_summary(value[c]))
+            if c != "raw-grpc":
+                cells.append(_ratio(value[c], value.get("raw-grpc")) if metric != "success_pct" else DASH)
+        if many != one:
+            cells.append(_ratio(value.get(many), value.get(one)) if metric != "success_pct" else DASH)
+        if not all(c == DASH for c in cells[2:]):
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def hubs_notes(result: dict[str, Any]) -> list[str]:
+    """How the hubs shape ran: PostgreSQL's settings, the load, where latency is measured."""
+    hubs = result.get("hubs") or {}
+    if not hubs.get("summary"):
+        return []
+    pg, sizes = hubs["postgres"], hubs["sizes"]
+    return [
+        f"- PostgreSQL {pg['server_version']} started by the bench (temp folder, data on "
+        f"{pg['data_dir_filesystem']}), settings as shipped: fsync={pg['fsync']}, "
+        f"synchronous_commit={pg['synchronous_commit']}, full_page_writes={pg['full_page_writes']}, "
+        f"wal_sync_method={pg['wal_sync_method']}, shared_buffers={pg['shared_buffers']}; a fresh database per "
+        "column. Toasty SQLite as shipped: WAL, synchronous=NORMAL (no fsync per commit).",
+        "- Every Toasty hub: `python -m toasty_server --renderer none` (so only the store differs). Same load "
+        f"in every column: {sizes['publisher_processes']} publisher process(es) with the agents split evenly, "
+        "one per hub of the largest column; each targets the subscriber of the next hub, so with several hubs "
+        "every delivery crosses hubs through the database (commit, NOTIFY, read). One subscriber per hub. The "
+        "one-in-flight load publishes on the first hub to the subscriber of the last.",
+        f"- Median (min{DASH}max) over {sizes['repeats']} run(s); {TIMES}raw = column ÷ raw gRPC of the same run "
+        "(throughput: higher is better; latency, CPU: lower is better).",
+    ]
+
+
 def render(result: dict[str, Any]) -> str:
     meta = result["meta"]
     m = meta["machine"]
@@ -431,6 +508,10 @@ def render(result: dict[str, Any]) -> str:
         (
             "## Publish → toast displayed on a real dunst (Xvfb + private D-Bus; once per run)",
             desktop_section(result),
+        ),
+        (
+            "## Several hubs on one PostgreSQL database (issue 19, `--hubs`)",
+            [*hubs_table(result), "", *hubs_notes(result)] if hubs_table(result) else [],
         ),
     ):
         if table:
