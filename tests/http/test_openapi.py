@@ -20,7 +20,8 @@ MESSAGES = [
     v1.SendNotificationRequest, v1.SendNotificationResponse, v1.InteractionEvent, v1.AnswerRequest,
     v1.AnswerResponse, v1.WithdrawRequest, v1.WithdrawResponse, v1.StatusResponse, v1.SubscriberStatus,
     v1.Delivery, v1.ToastReceipt, v1.Gap, v1.DesktopStatus, v1.DoNotDisturbRequest, v1.HeldToast,
-    v1.AttentionState,
+    v1.AttentionState, v1.MuteRequest, v1.SnoozeRequest, v1.SnoozeResponse, v1.MutedAgent, v1.ScheduledToast,
+    v1.AgentRates,
 ]  # fmt: skip
 
 

@@ -151,6 +151,8 @@ class _Builder(BaseModel):
     expires_at: datetime.datetime | None = Field(
         None, description="Taken down at this time; a question still open then ends EXPIRED."
     )
+    group: Label = Field("", description="Toasts of one group collapse into one that counts them (its name shows).")
+    dedupe_key: Identifier | None = Field(None, description="The same event repeated updates one toast (x3).")
 
     @field_validator("deliver_at", "expires_at")
     @classmethod
@@ -170,6 +172,8 @@ class _Builder(BaseModel):
             display_seconds=self.display_seconds,
             deliver_at_unix_ms=_unix_ms(self.deliver_at),
             expires_at_unix_ms=_unix_ms(self.expires_at),
+            group=self.group,
+            dedupe_key=self.dedupe_key or "",
         )
 
     def to_proto(self) -> v1.Notification:

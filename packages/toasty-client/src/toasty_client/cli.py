@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     note.add_argument("--target", default="", help="client id to deliver to (default: every subscriber)")
     note.add_argument("--in", dest="in_", metavar="DURATION", help="show it this much later: 90s, 10m, 2h, 1h30m")
     note.add_argument("--expire-in", metavar="DURATION", help="take it down after this long: 90s, 10m, 1h")
+    note.add_argument("--group", help="collapse the toasts of this group into one that counts them")
+    note.add_argument("--dedupe-key", help="the same event again updates one toast with a repeat count")
 
     pub = sub.add_parser(
         "publish", help="publish one notification", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -172,6 +174,15 @@ def _parser() -> argparse.ArgumentParser:
     dnd.add_argument("switch", nargs="?", choices=["on", "off"], help="turn it on or off (alone: show the state)")
     dnd.add_argument("--for", dest="for_", metavar="DURATION", help="with on: for 90s, 45m, 2h or 1h30m")
     dnd.add_argument("--until", metavar="HH:MM", help="with on: until this local time (today, else tomorrow)")
+
+    mute = sub.add_parser("mute", help="hold one agent's toasts for a while (its questions still show)")
+    mute.add_argument("agent")
+    mute.add_argument("--for", dest="for_", metavar="DURATION", default="1h", help="90s, 45m, 2h (default 1h)")
+    unmute = sub.add_parser("unmute", help="show an agent's toasts again (what was held is summed up)")
+    unmute.add_argument("agent")
+    snooze = sub.add_parser("snooze", help="put an open question off; it comes back before its deadline")
+    snooze.add_argument("notification_id")
+    snooze.add_argument("--for", dest="for_", metavar="DURATION", default="10m", help="90s, 10m, 1h (default 10m)")
 
     withdraw = sub.add_parser("withdraw", help="take one of your notifications down")
     withdraw.add_argument("notification_id")
@@ -321,6 +332,20 @@ async def _run(args: argparse.Namespace) -> int:
                 for_seconds, until = _dnd_end(args)
                 state = await client.do_not_disturb(args.switch == "on", for_seconds=for_seconds, until_unix=until)
             print(printable(describe_attention(state)))
+        elif args.command in ("mute", "unmute"):
+            if args.command == "mute":
+                state = await client.mute(args.agent, for_seconds=parse_duration(args.for_))
+            else:
+                state = await client.mute(args.agent, unmute=True)
+            muted = {m.agent: m.until_unix_ms for m in state.muted}
+            if args.agent in muted:
+                ends = datetime.datetime.fromtimestamp(muted[args.agent] / 1000)
+                print(printable(f"{args.agent} is muted until {ends:%H:%M}"))
+            else:
+                print(printable(f"{args.agent} is not muted"))
+        elif args.command == "snooze":
+            back = await client.snooze(args.notification_id, parse_duration(args.for_))
+            print(printable(f"snoozed: shown again at {datetime.datetime.fromtimestamp(back):%H:%M:%S}"))
         elif args.command == "notify":
             title, line1 = (args.title, args.message) if args.title else (args.message, "")
             now = datetime.datetime.now().astimezone()
@@ -331,7 +356,13 @@ async def _run(args: argparse.Namespace) -> int:
                 else None
             )
             message = TextNotification(
-                title=title, line1=line1, urgency=Urgency(args.urgency), deliver_at=deliver_at, expires_at=expires_at
+                title=title,
+                line1=line1,
+                urgency=Urgency(args.urgency),
+                deliver_at=deliver_at,
+                expires_at=expires_at,
+                group=args.group or "",
+                dedupe_key=args.dedupe_key,
             )
             response = await client.publish(message, target=args.target)
             when = f", shown at {deliver_at:%H:%M:%S}" if deliver_at else ""
@@ -423,6 +454,8 @@ def describe_attention(state: Any) -> str:
     held = len(state.held)
     if held:
         head += f"; {held} toast{'s' if held != 1 else ''} held"
+    if state.muted:
+        head += "; muted: " + ", ".join(m.agent for m in state.muted)
     if state.holding and state.critical_breaks_through:
         head += "; critical toasts still show"
     return head

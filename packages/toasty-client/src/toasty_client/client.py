@@ -431,6 +431,22 @@ class ResilientNotificationClient:
         )
         return response
 
+    async def mute(self, agent: str, *, for_seconds: float = 3600, unmute: bool = False) -> v1.AttentionState:
+        """As the person: hold one agent's toasts (its questions still show) for a while, or unmute it."""
+        request = v1.MuteRequest(agent=agent, for_seconds=max(0, math.ceil(for_seconds)), unmute=unmute)
+        response: v1.AttentionState = await self._call(
+            v1.NOTIFICATION_SERVICE_MUTE, request, attempts=self.retry.publish_attempts
+        )
+        return response
+
+    async def snooze(self, notification_id: str, seconds: float = 600) -> float:
+        """As the person: put an open question off; returns when it is shown again (unix seconds)."""
+        request = v1.SnoozeRequest(notification_id=notification_id, seconds=max(1, math.ceil(seconds)))
+        response: v1.SnoozeResponse = await self._call(
+            v1.NOTIFICATION_SERVICE_SNOOZE, request, attempts=self.retry.publish_attempts
+        )
+        return response.back_at_unix_ms / 1000
+
     async def attention(self) -> v1.AttentionState:
         """As the person: do-not-disturb, quiet hours, and the toasts held meanwhile."""
         response: v1.AttentionState = await self._call(

@@ -101,11 +101,14 @@ class ToastyServer:
             max_scheduled=settings.max_scheduled_toasts,
             load_toast=lambda notification_id: self.api.toast_for(notification_id),
             on_expired=lambda notification_id: self.interactions.expire(notification_id),
+            collapse_window=settings.collapse_window_seconds,
+            deadline_of=self._deadline_of,
         )
         self.interactions = InteractionCoordinator(
             self.broker, self.renderer, longest_wait=settings.retention_max_age_seconds
         )
         self.interactions.take_down = self.attention_gate.withdraw
+        self.interactions.hub_action = self.attention_gate.hub_action
         self.api = ToastyApi(self.broker, self.renderer, Validator(Limits.from_settings(settings)), self.interactions)
         self.api.gate = self.attention_gate
         self.health = health.aio.HealthServicer()
@@ -132,6 +135,11 @@ class ToastyServer:
             return self._listener.address
         host = self.settings.host
         return f"{'127.0.0.1' if host in ('localhost', '0.0.0.0') else host}:{self.port}"
+
+    def _deadline_of(self, notification_id: str) -> float | None:
+        """An open question's deadline (0: none), or None when it is not an open question."""
+        ask = self.broker.asks.get(notification_id)
+        return None if ask is None else ask.deadline
 
     def _page_url(self) -> str:
         """The web page's address, for the digest toast to open ('' without the HTTP endpoint)."""

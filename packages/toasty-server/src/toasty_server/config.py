@@ -106,6 +106,9 @@ class Settings(BaseSettings):
         None, description="Do-not-disturb and the held toasts, kept across restarts; default <data_dir>/attention.json."
     )
     max_held_toasts: int = Field(1000, ge=10, description="Toasts remembered as held for the digest (oldest dropped).")
+    collapse_window_seconds: float = Field(
+        600, gt=0, description="Grouped and repeated toasts collapse into one while they come closer than this."
+    )
     max_schedule_seconds: float = Field(
         7 * 24 * 3600, gt=0, description="How far ahead deliver_at and expires_at may be."
     )

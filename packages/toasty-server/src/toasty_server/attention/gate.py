@@ -16,22 +16,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from toasty_proto import v1
-from toasty_server.attention.quiet import DND, QUIET_HOURS, AttentionFile, Held, QuietHours, Timed
-from toasty_server.errors import FailedPrecondition
+from toasty_server.attention.collapse import Collapser
+from toasty_server.attention.quiet import DND, MUTED, QUIET_HOURS, AttentionFile, Held, QuietHours, Timed
+from toasty_server.attention.rates import Rates
+from toasty_server.errors import FailedPrecondition, NotFound
 from toasty_server.render.dispatcher import Renderer
-from toasty_server.render.spec import Kind, ToastSpec, Urgency
+from toasty_server.render.spec import ButtonSpec, Kind, ToastSpec, Urgency
 
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 1.0  # how often the end of do-not-disturb or of quiet hours is looked for
 DIGEST_TITLES = 3  # titles named in the digest's body
+MUTE_ACTION = ButtonSpec("#mute", "Mute this agent for 1 hour")  # ids start with '#': never a publisher's
+SNOOZE_ACTION = ButtonSpec("#snooze", "Remind me in 10 minutes")
+MUTE_SECONDS = 3600
+SNOOZE_SECONDS = 600
+MAX_REMEMBERED = 10_000  # toasts whose publisher is remembered for the hub's own actions
 
 
 class AttentionGate:
@@ -52,6 +61,8 @@ class AttentionGate:
         max_scheduled: int = 10_000,
         load_toast: Callable[[str], Awaitable[ToastSpec | None]] | None = None,
         on_expired: Callable[[str], Awaitable[None]] | None = None,
+        collapse_window: float = 600.0,
+        deadline_of: Callable[[str], float | None] = lambda notification_id: None,
     ) -> None:
         self._renderer = renderer
         self._quiet_hours = quiet_hours
@@ -69,6 +80,11 @@ class AttentionGate:
         self._load_toast = load_toast
         self._on_expired = on_expired
         self._dirty = False  # held/scheduled changed since the state file was written
+        self._collapser = Collapser(collapse_window)
+        self.rates = Rates()
+        self._deadline_of = deadline_of  # an open question's deadline (None: not an open question)
+        self._shown: OrderedDict[str, ToastSpec] = OrderedDict()  # recently shown: for mute and snooze
+        self._tasks: set[asyncio.Future[None]] = set()
         self._was_holding = bool(self._state.held) or self.holding_reason() is not None
         self._watch: asyncio.Task[None] | None = None
 
@@ -91,7 +107,7 @@ class AttentionGate:
             self._state.scheduled.append(Timed(toast.notification_id, toast.deliver_at, toast.publisher))
             self._waiting[toast.notification_id] = toast
             self._dirty = True
-            self._on_decision(toast.publisher, "scheduled")
+            self._decide(toast.publisher, "scheduled")
             return False
         if toast.expires_at:
             self._dirty = True
@@ -99,17 +115,89 @@ class AttentionGate:
 
     def _show_or_hold(self, toast: ToastSpec) -> bool:
         reason = self.holding_reason()
+        if reason is None and not toast.buttons and self._muted(toast.publisher):
+            reason = MUTED  # a muted agent's questions still show
         if reason is not None and not (self._breaks_through and toast.urgency is Urgency.CRITICAL):
             self._hold(toast, reason)
             return False
+        toast, folded = self._collapser.collapse(toast, self._clock())
+        if toast.publisher != "toasty":  # the hub's own actions: mute a chatty agent, snooze a question
+            toast = dataclasses.replace(toast, actions=(SNOOZE_ACTION,) if toast.buttons else (MUTE_ACTION,))
         shown = self._renderer.submit(toast)
         if shown:
-            self._on_decision(toast.publisher, "shown")
+            self._remember(toast)
+            self._decide(toast.publisher, "collapsed" if folded else "shown")
         return shown
+
+    def _decide(self, agent: str, decision: str) -> None:
+        self.rates.count(agent, decision, self._clock())
+        self._on_decision(agent, decision)
+
+    def refused(self, agent: str) -> None:
+        """The attention budget refused one of this agent's toasts (for the page's rates)."""
+        self.rates.count(agent, "refused", self._clock())
+
+    def _remember(self, toast: ToastSpec) -> None:
+        self._shown[toast.notification_id] = toast
+        self._shown.move_to_end(toast.notification_id)
+        if len(self._shown) > MAX_REMEMBERED:
+            self._shown.popitem(last=False)
+
+    # -- mute and snooze -----------------------------------------------------------------------------------
+
+    def mute(self, agent: str, seconds: float) -> None:
+        """Hold this agent's toasts (not its questions) for a while; 0 seconds: unmute now."""
+        if seconds <= 0:
+            self._state.muted.pop(agent, None)
+            self._release_muted(agent)
+        else:
+            self._state.muted[agent] = self._clock() + seconds
+            log.info("agent %s muted for %.0f s", agent, seconds)
+        self._dirty = False
+        self._file.save(self._state)
+
+    def _muted(self, agent: str) -> bool:
+        until = self._state.muted.get(agent)
+        return until is not None and until > self._clock()
+
+    def snooze(self, notification_id: str, seconds: float) -> float:
+        """Take an open question's toast down and show it again later, never after its deadline; the
+        time it comes back. NotFound when it is not an open question shown here."""
+        toast = self._shown.get(notification_id)
+        deadline = self._deadline_of(notification_id)
+        if toast is None or not toast.buttons or deadline is None:
+            raise NotFound(f"{notification_id!r} is not an open question shown on this hub")
+        back = min(self._clock() + seconds, deadline - 1.0) if deadline else self._clock() + seconds
+        self._state.scheduled.append(Timed(notification_id, back, toast.publisher))
+        self._waiting[notification_id] = dataclasses.replace(toast, deliver_at=back, actions=())
+        self._dirty = True
+        self._spawn(self._renderer.withdraw(notification_id))
+        log.info("question %s snoozed until %.0f", notification_id, back)
+        return back
+
+    def hub_action(self, notification_id: str, action: str) -> bool:
+        """A click on one of the hub's own actions (not an answer). False when it is not one."""
+        toast = self._shown.get(notification_id)
+        if action == MUTE_ACTION.id and toast is not None:
+            self.mute(toast.publisher, MUTE_SECONDS)
+            return True
+        if action == SNOOZE_ACTION.id:
+            try:
+                self.snooze(notification_id, SNOOZE_SECONDS)
+            except NotFound:
+                log.info("snooze of %s ignored: no longer an open question", notification_id)
+            return True
+        return False
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def withdraw(self, notification_id: str) -> None:
         """Taken down (withdrawn, answered, timed out): not shown later either."""
         self._held_toasts.pop(notification_id, None)
+        self._shown.pop(notification_id, None)
         self._waiting.pop(notification_id, None)
         if self._drop_timed(notification_id):
             self._dirty = True
@@ -162,6 +250,16 @@ class AttentionGate:
                 )
                 for h in self._state.held
             ],
+            muted=[
+                v1.MutedAgent(agent=agent, until_unix_ms=int(until * 1000))
+                for agent, until in sorted(self._state.muted.items())
+                if until > self._clock()
+            ],
+            scheduled=[
+                v1.ScheduledToast(notification_id=t.notification_id, agent=t.agent, deliver_at_unix_ms=int(t.at * 1000))
+                for t in sorted(self._state.scheduled, key=lambda t: t.at)
+            ],
+            rates=self.rates.report(self._clock()),
         )
 
     # -- the end of the quiet ------------------------------------------------------------------------------
@@ -213,17 +311,33 @@ class AttentionGate:
             log.info("toast %s expired: taken down", timed.notification_id)
             self._waiting.pop(timed.notification_id, None)
             self._held_toasts.pop(timed.notification_id, None)
-            self._on_decision(timed.agent, "expired")
+            self._decide(timed.agent, "expired")
             await self._renderer.withdraw(timed.notification_id)
             if self._on_expired is not None:
                 await self._on_expired(timed.notification_id)
 
     def check(self) -> None:
-        """When the quiet has ended: one digest toast, then the held questions still open."""
+        """When the quiet has ended: one digest toast, then the held questions still open. When an agent's
+        mute has ended: one digest of what it was muted for."""
+        now = self._clock()
+        for agent in [a for a, until in self._state.muted.items() if until <= now]:
+            del self._state.muted[agent]
+            self._release_muted(agent)
+            self._dirty = True
         holding = self.holding_reason() is not None
         if self._was_holding and not holding:
             self._release()
         self._was_holding = holding
+
+    def _release_muted(self, agent: str) -> None:
+        if self.holding_reason() is not None:
+            return  # still quiet: the held toasts wait for the end of the quiet's digest
+        mine = [h for h in self._state.held if h.reason == MUTED and h.agent == agent]
+        if not mine:
+            return
+        self._state.held = [h for h in self._state.held if not (h.reason == MUTED and h.agent == agent)]
+        self._renderer.submit(self._digest(mine, f"while {agent} was muted"))
+        log.info("mute of %s over: %d held toast(s) summed up", agent, len(mine))
 
     def _release(self) -> None:
         held, self._state.held = self._state.held, []
@@ -231,17 +345,17 @@ class AttentionGate:
         self._file.save(self._state)
         questions, self._held_toasts = self._held_toasts, {}
         if held:
-            self._renderer.submit(self._digest(held))
+            self._renderer.submit(self._digest(held, "while you were away"))
             for toast in questions.values():
                 self._renderer.submit(toast)
             log.info("quiet over: %d held toast(s) summed up, %d open question(s) shown", len(held), len(questions))
 
-    def _digest(self, held: list[Held]) -> ToastSpec:
+    def _digest(self, held: list[Held], when: str) -> ToastSpec:
         agents = sorted({h.agent for h in held})
         count = len(held)
         title = (
             f"{count} notification{'s' if count != 1 else ''} from {len(agents)} "
-            f"agent{'s' if len(agents) != 1 else ''} while you were away"
+            f"agent{'s' if len(agents) != 1 else ''} {when}"
         )
         named = [h.title for h in held[-DIGEST_TITLES:] if h.title]
         more = count - len(named)
@@ -276,8 +390,8 @@ class AttentionGate:
         if question:
             self._held_toasts[toast.notification_id] = toast
         self._dirty = True
-        self._was_holding = True
-        self._on_decision(toast.publisher, "held")
+        self._was_holding = reason != MUTED or self._was_holding
+        self._decide(toast.publisher, "held")
         log.info("toast %s held (%s)", toast.notification_id, reason)
 
 

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 DND = "do-not-disturb"
 QUIET_HOURS = "quiet hours"
+MUTED = "muted"
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -86,6 +87,7 @@ class AttentionState:
     held: list[Held] = field(default_factory=list)
     scheduled: list[Timed] = field(default_factory=list)  # shown at their time
     expiring: list[Timed] = field(default_factory=list)  # taken down at their time
+    muted: dict[str, float] = field(default_factory=dict)  # agent → unix seconds the mute ends
 
 
 class AttentionFile:
@@ -105,6 +107,7 @@ class AttentionFile:
                 [Held(**h) for h in raw.get("held", [])],
                 [Timed(**t) for t in raw.get("scheduled", [])],
                 [Timed(**t) for t in raw.get("expiring", [])],
+                {str(agent): float(until) for agent, until in raw.get("muted", {}).items()},
             )
         except (OSError, ValueError, TypeError) as exc:
             aside = self.path.with_suffix(".damaged")
@@ -123,6 +126,7 @@ class AttentionFile:
                 "held": [asdict(h) for h in state.held],
                 "scheduled": [asdict(t) for t in state.scheduled],
                 "expiring": [asdict(t) for t in state.expiring],
+                "muted": state.muted,
             }
         )
         try:

@@ -46,6 +46,8 @@ ROUTES: dict[str, Route] = {
     "status": Route(v1.NOTIFICATION_SERVICE_GET_STATUS),
     "attention": Route(v1.NOTIFICATION_SERVICE_GET_ATTENTION),
     "do_not_disturb": Route(v1.NOTIFICATION_SERVICE_SET_DO_NOT_DISTURB),
+    "mute": Route(v1.NOTIFICATION_SERVICE_MUTE),
+    "snooze": Route(v1.NOTIFICATION_SERVICE_SNOOZE),
     "subscribe": Route(v1.NOTIFICATION_SERVICE_SUBSCRIBE, streaming=True),
     "log": Route(),
     "asks": Route(),
@@ -129,6 +131,8 @@ class Handlers:
         r.add_get("/v1/status", self.status, name="status", allow_head=False)
         r.add_get("/v1/attention", self.attention, name="attention", allow_head=False)
         r.add_post("/v1/attention/dnd", self.do_not_disturb, name="do_not_disturb")
+        r.add_post("/v1/attention/mute", self.mute, name="mute")
+        r.add_post("/v1/notifications/{notification_id}/snooze", self.snooze, name="snooze")
         r.add_get("/v1/log", self.log, name="log", allow_head=False)
         r.add_get("/v1/asks", self.asks, name="asks", allow_head=False)
         r.add_get("/v1/dashboard", self.dashboard_stream, name="dashboard", allow_head=False)
@@ -188,6 +192,15 @@ class Handlers:
     async def do_not_disturb(self, request: web.Request) -> web.Response:
         body = message_from_json(v1.DoNotDisturbRequest, parse_body(await request.read()))
         return _json(self.api.set_do_not_disturb(current_principal(), body))
+
+    async def mute(self, request: web.Request) -> web.Response:
+        body = message_from_json(v1.MuteRequest, parse_body(await request.read()))
+        return _json(self.api.mute(current_principal(), body))
+
+    async def snooze(self, request: web.Request) -> web.Response:
+        body = message_from_json(v1.SnoozeRequest, parse_body(await request.read()))
+        body.notification_id = _path_id(request, body.notification_id)
+        return _json(self.api.snooze(current_principal(), body))
 
     async def log(self, request: web.Request) -> web.Response:
         self.checks.check_read_as(current_principal(), "*")

@@ -105,7 +105,7 @@ def notify_arguments(toast: ToastSpec, profile: DaemonProfile) -> NotifyArgument
     unsupported = unsupported_reason(toast, profile)
     actions: list[str] = []
     if profile.actions and not unsupported:
-        for button in toast.buttons:
+        for button in (*toast.buttons, *toast.actions):  # the publisher's, then the hub's (mute, snooze)
             actions += [button.id, button.label]
         if DEFAULT_ACTION not in {b.id for b in toast.buttons}:
             actions += [DEFAULT_ACTION, ""]

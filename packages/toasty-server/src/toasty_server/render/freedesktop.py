@@ -419,7 +419,7 @@ class FreedesktopBackend:
             key: str = message.body[1]
             self._forget(daemon_id)
             if not entry.answered:
-                if key in {b.id for b in entry.toast.buttons}:
+                if key in {b.id for b in (*entry.toast.buttons, *entry.toast.actions)}:
                     self._emit(entry, InteractionKind.BUTTON, button_id=key)
                 elif key == DEFAULT_ACTION:
                     self._emit(entry, InteractionKind.ACTIVATED)

@@ -59,6 +59,8 @@ def toast_from_notification(n: v1.Notification, publisher: str, *, toast_id: str
         display_seconds=n.display_seconds,
         deliver_at=n.deliver_at_unix_ms / 1000,
         expires_at=n.expires_at_unix_ms / 1000,
+        group=n.group if n.interactive is None else "",  # questions stay one by one, each answerable
+        dedupe_key=n.dedupe_key if n.interactive is None else "",
         **_payload_fields(n.id, payload),
     )
 

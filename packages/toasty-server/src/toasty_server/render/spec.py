@@ -102,12 +102,22 @@ class ToastSpec:
     display_seconds: int = 0  # 0: the desktop's default
     deliver_at: float = 0.0  # unix seconds: not shown before (0: at once)
     expires_at: float = 0.0  # unix seconds: taken down then (0: never)
+    group: str = ""  # toasts of one group from one publisher share one toast (attention.gate counts them)
+    dedupe_key: str = ""  # the same event repeated: one toast with a repeat count
+    actions: tuple[ButtonSpec, ...] = ()  # the hub's own actions (mute, snooze), after the publisher's buttons
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def replace_key(self) -> tuple[str, str] | None:
-        """(publisher, progress key) for toasts updated in place; None for one-off toasts."""
-        return (self.publisher, self.progress.key) if self.progress is not None else None
+        """(publisher, key) for toasts updated in place (a progress key, a group, a dedupe key); None for
+        one-off toasts. Group and dedupe keys are marked so they never meet a progress key."""
+        if self.progress is not None:
+            return (self.publisher, self.progress.key)
+        if self.dedupe_key:
+            return (self.publisher, f"\x00dedupe:{self.dedupe_key}")
+        if self.group:
+            return (self.publisher, f"\x00group:{self.group}")
+        return None
 
     @property
     def has_inputs(self) -> bool:

@@ -271,13 +271,15 @@ class WindowsBackend:
         toaster = self._started()
         tag = toast_tag(toast)
         live = self._live.get(tag)
-        if toast.replace_key is not None and live is not None and live.toast is not None:
+        # a progress bar is updated in place (data binding); a group or repeated toast with the same tag is
+        # shown anew, which Windows puts in the place of the one with that tag
+        if toast.progress is not None and live is not None and live.toast is not None:
             self._rebind(tag, live, toast.notification_id)
             if await self._call(functools.partial(_update, toaster, live.toast, toast)):
                 return
             log.debug("progress toast %s is gone: showing it again", tag)
         # Tracked before it is shown: an event may arrive before show_toast returns.
-        live = _Live(toast.notification_id, is_progress=toast.replace_key is not None)
+        live = _Live(toast.notification_id, is_progress=toast.progress is not None)
         self._track(tag, live)
         try:
             live.toast = await self._call(functools.partial(self._show_sync, toaster, toast, tag))

@@ -19,9 +19,10 @@ from toasty_proto import v1
 from toasty_server import __version__
 from toasty_server.access.principal import Principal, current_principal
 from toasty_server.attention.budget import AttentionBudget
-from toasty_server.attention.gate import AttentionGate
+from toasty_server.attention.gate import MUTE_SECONDS, SNOOZE_SECONDS, AttentionGate
 from toasty_server.broker import Broker, LogReset, RetentionGap, Subscription
 from toasty_server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from toasty_server.interceptors.errors import RateLimited
 from toasty_server.render.dispatcher import Renderer
 from toasty_server.render.mapping import toast_from_notification
 from toasty_server.render.spec import ToastSpec
@@ -106,7 +107,12 @@ class ToastyApi:
         if ask is not None:
             self._check_open_questions(publisher)
         if show_toast and self.attention is not None:
-            await self.attention.admit(publisher, notification)
+            try:
+                await self.attention.admit(publisher, notification)
+            except RateLimited:
+                if self.gate is not None:
+                    self.gate.refused(publisher)
+                raise
         if show_toast and self.gate is not None:
             self.gate.check_room(notification.deliver_at_unix_ms, notification.expires_at_unix_ms)
 
@@ -305,6 +311,19 @@ class ToastyApi:
                 raise InvalidArgument("until_unix_ms", "is in the past: give a time still to come, or for_seconds")
         gate.set_do_not_disturb(request.on, until)
         return gate.state()
+
+    def mute(self, caller: Principal, request: v1.MuteRequest) -> v1.AttentionState:
+        """The person mutes an agent for a while (its questions still show), or unmutes it."""
+        gate = self._attention_gate(caller, "mute an agent")
+        self.validator.identifier("agent", request.agent, required=True)
+        gate.mute(request.agent, 0 if request.unmute else (request.for_seconds or MUTE_SECONDS))
+        return gate.state()
+
+    def snooze(self, caller: Principal, request: v1.SnoozeRequest) -> v1.SnoozeResponse:
+        """The person puts an open question off for a while; it comes back (before its deadline)."""
+        gate = self._attention_gate(caller, "snooze a question")
+        back = gate.snooze(request.notification_id, request.seconds or SNOOZE_SECONDS)
+        return v1.SnoozeResponse(back_at_unix_ms=int(back * 1000))
 
     def attention_state(self, caller: Principal) -> v1.AttentionState:
         return self._attention_gate(caller, "see do-not-disturb and the held toasts").state()

@@ -54,6 +54,8 @@ class InteractionCoordinator:
         self.on_outcome: Callable[[str], None] = lambda kind: None  # metrics hook: one call per outcome
         # takes a toast down wherever it shows or waits to be shown (the attention gate, in the server)
         self.take_down: Callable[[str], Awaitable[None]] = renderer.withdraw
+        # a click on one of the hub's own actions (mute, snooze): True when it was one, never an answer
+        self.hub_action: Callable[[str, str], bool] = lambda notification_id, action: False
         renderer.on_interaction(self._on_backend_interaction)
         renderer.on_receipt(self._on_receipt)
         broker.asks.on_deadline = self._on_deadline
@@ -213,6 +215,10 @@ class InteractionCoordinator:
             log.error("recording an interaction failed", exc_info=task.exception())
 
     def _on_backend_interaction(self, interaction: Interaction) -> None:
+        if interaction.kind is InteractionKind.BUTTON and self.hub_action(
+            interaction.notification_id, interaction.button_id
+        ):
+            return  # mute or snooze: the hub's business, not an answer
         if interaction.kind is InteractionKind.UNSUPPORTED:
             # Not an answer: the desktop cannot collect part of what was asked. Tell the agent, keep waiting.
             ask = self._broker.asks.get(interaction.notification_id)

@@ -40,6 +40,8 @@ def register(server: grpc.aio.Server, servicer: NotificationServicer) -> None:
         v1.NOTIFICATION_SERVICE_LIST_QUESTIONS: servicer.list_questions,
         v1.NOTIFICATION_SERVICE_SET_DO_NOT_DISTURB: servicer.set_do_not_disturb,
         v1.NOTIFICATION_SERVICE_GET_ATTENTION: servicer.get_attention,
+        v1.NOTIFICATION_SERVICE_MUTE: servicer.mute,
+        v1.NOTIFICATION_SERVICE_SNOOZE: servicer.snooze,
     }
     keeps_wire = {v1.NOTIFICATION_SERVICE_PUBLISH}
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {

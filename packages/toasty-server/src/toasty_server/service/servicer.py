@@ -66,6 +66,12 @@ class NotificationServicer:
     async def get_attention(self, request: v1.AttentionRequest, context: Context) -> v1.AttentionState:
         return self.api.attention_state(current_principal())
 
+    async def mute(self, request: v1.MuteRequest, context: Context) -> v1.AttentionState:
+        return self.api.mute(current_principal(), request)
+
+    async def snooze(self, request: v1.SnoozeRequest, context: Context) -> v1.SnoozeResponse:
+        return self.api.snooze(current_principal(), request)
+
     async def subscribe(self, request: v1.SubscriptionRequest | Undecodable, context: Context) -> AsyncIterator[bytes]:
         """Stream serialized Delivery messages: catch-up from the log, then live."""
         if isinstance(request, Undecodable):

@@ -150,6 +150,8 @@ class Validator:
         if n.launch_url:
             self.url(f"{field}.launch_url", n.launch_url, schemes=self.limits.launch_url_schemes, host=False)
         self._schedule(field, n)
+        self.text(f"{field}.group", n.group, limit=self.limits.title_chars)
+        self.identifier(f"{field}.dedupe_key", n.dedupe_key)
         kind, payload = betterproto2.which_one_of(n, "payload")
         if payload is None:
             raise InvalidArgument(f"{field}.payload", "set one of text_message, image_text, interactive, progress")
