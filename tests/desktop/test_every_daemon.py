@@ -336,3 +336,45 @@ async def test_do_not_disturb_holds_toasts_off_the_desktop_and_ends_with_one_dig
         await monitor.notified(QUESTION.title)  # the held question, shown now that it may be
         assert not asking.done()
         asking.cancel()
+
+
+async def test_scheduled_expiring_and_grouped_toasts_on_the_daemon(
+    session: DaemonSession, monitor: BusMonitor, hub: ToastyServer
+) -> None:
+    """Issue 20 on a real daemon: nothing reaches Notify before its time, CloseNotification at its expiry,
+    and a group is one toast replaced in place with its count."""
+    import datetime as dt
+
+    now = dt.datetime.now().astimezone()
+    async with ResilientNotificationClient(hub.address, agent_id="planner") as agent:
+        await agent.publish(TextNotification(title="Later", deliver_at=now + dt.timedelta(seconds=1.5)))
+        await agent.publish(TextNotification(title="Short-lived", expires_at=now + dt.timedelta(seconds=1.5)))
+        (short,) = await monitor.notified("Short-lived")
+        assert "#mute" in short.actions  # the hub's own action: mute this agent for an hour
+        assert [c.summary for c in monitor.notifies] == ["Short-lived"]  # "Later" waits for its time
+        await monitor.notified("Later", within=5)
+        await wait_for(lambda: short.daemon_id in monitor.closes, within=5)  # taken down at its expiry
+
+        for job in (1, 2):
+            await agent.publish(TextNotification(title=f"job {job} failed", group="CI"))
+        first, second = (
+            await monitor.notified("job 1 failed"),
+            await monitor.notified("CI: 2 new — latest: job 2 failed"),
+        )
+        assert second[0].replaces_id == first[0].daemon_id  # one toast, updated in place
+
+
+async def test_the_mute_action_clicked_on_dunst_mutes_the_agent(
+    session: DaemonSession, monitor: BusMonitor, hub: ToastyServer
+) -> None:
+    if session.spec.name != "dunst":
+        pytest.skip("clicked through dunst's action menu; the action itself is checked on every daemon above")
+    async with (
+        ResilientNotificationClient(hub.address, agent_id="chatty") as agent,
+        ResilientNotificationClient(hub.address) as person,
+    ):
+        await agent.publish(TextNotification(title="Chatter"))
+        (call,) = await monitor.notified("Chatter")
+        await session.click(call.daemon_id, 0, "#mute")
+        await wait_for(lambda: bool(hub.attention_gate.state().muted))
+        assert [m.agent for m in (await person.attention()).muted] == ["chatty"]
