@@ -217,7 +217,7 @@ def _interactive(args: argparse.Namespace, common: dict[str, Any], image: Image 
 
 
 DEFAULT_PAGE_URL = "http://127.0.0.1:8053"
-PERSON_COMMANDS = frozenset({"answer", "withdraw", "subscribe", "asks"})
+PERSON_COMMANDS = frozenset({"answer", "withdraw", "subscribe", "asks", "dnd", "mute", "unmute", "snooze"})
 EXIT_CODES = {Outcome.BUTTON: 0, Outcome.DISMISSED: 3, Outcome.TIMED_OUT: 4}
 
 
