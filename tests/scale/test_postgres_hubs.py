@@ -237,3 +237,33 @@ async def test_the_attention_budget_holds_for_the_deployment_not_per_hub(databas
             assert refused.value.retry_after is not None
             assert 0 < refused.value.retry_after <= 20  # one toast every 60/3 s
         await quiet.publish(TextNotification(title="another agent's budget is its own"))
+
+
+async def test_question_deadlines_move_to_another_hub_when_the_one_running_them_dies(
+    tmp_path: Path, database: str
+) -> None:
+    """Deadlines run on one hub (an advisory lock); kill -9 that hub and another one times the question out."""
+    a = PostgresHub(tmp_path, database, "a")
+    a.start()
+    try:
+        async with ResilientNotificationClient(a.address, agent_id="first") as first:
+            quick = InteractiveNotification(title="Quick?", buttons=[Button(id="y", label="Y")])
+            assert (await asyncio.wait_for(first.ask(quick, timeout=1), 10)).outcome is Outcome.TIMED_OUT
+        assert "runs deadlines for the deployment" in a.log()  # a took the job
+        b = PostgresHub(tmp_path, database, "b")
+        b.start()
+        try:
+            async with ResilientNotificationClient(b.address, agent_id="second") as second:
+                asking = asyncio.ensure_future(second.ask(QUESTION, timeout=3))
+                await asyncio.sleep(0.5)
+                assert a.proc is not None
+                a.proc.send_signal(signal.SIGKILL)  # the hub running deadlines dies before this one's
+                a.proc.wait(timeout=10)
+                answer = await asyncio.wait_for(asking, 15)
+            assert answer.outcome is Outcome.TIMED_OUT
+            assert "runs deadlines for the deployment" in b.log()
+        finally:
+            b.kill()
+    finally:
+        if a.proc is not None and a.proc.poll() is None:
+            a.kill()
