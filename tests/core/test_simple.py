@@ -208,3 +208,22 @@ def test_arguments_are_checked_before_anything_is_sent() -> None:
         toasty_client.ask("Deploy?", timeout=0, address=UNREACHABLE)
     with pytest.raises(ValueError, match="timeout"):
         toasty_client.notify("Backup done", timeout=float("inf"), address=UNREACHABLE)
+
+
+def test_a_failure_carries_no_unrelated_event_loop_error() -> None:
+    """The sync helpers run their coroutine outside the `except RuntimeError` that finds no loop: a
+    failure's traceback says what failed, not also "no running event loop"."""
+    with pytest.raises(ServerUnavailable) as raised:
+        toasty_client.notify("x", address=f"127.0.0.1:{_closed_port()}", timeout=2)
+    chain = []
+    error: BaseException | None = raised.value
+    while error is not None:
+        chain.append(error)
+        error = error.__context__
+    assert not any("no running event loop" in str(e) for e in chain), chain
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -45,7 +45,9 @@ class DaemonSpec:
     command: tuple[str, ...]
     package: str  # Debian package
     window_class: str = ""  # xdotool's --class of its toast windows ('' for dunst: driven by its menu)
-    buttons: tuple[ButtonSpot, ...] = ()  # Approve, Reject
+    buttons: tuple[ButtonSpot, ...] = ()  # Approve, Reject (a question's third action: Remind me later)
+    # daemons that put more than two actions in a drop-down: (the drop-down, its OK button)
+    menu: tuple[ButtonSpot, ButtonSpot] | None = None
 
     @property
     def installed(self) -> bool:
@@ -59,21 +61,21 @@ DAEMONS = (
         ("/usr/lib/x86_64-linux-gnu/xfce4/notifyd/xfce4-notifyd",),
         "xfce4-notifyd",
         "xfce4-notifyd",
-        (ButtonSpot(-149, 31), ButtonSpot(-57, 31)),
+        (ButtonSpot(56, 32), ButtonSpot(161, 32)),
     ),
     DaemonSpec(
         "notification-daemon",
         ("/usr/lib/notification-daemon/notification-daemon",),
         "notification-daemon",
         "notification-daemon",
-        (ButtonSpot(-150, 39), ButtonSpot(-83, 39)),
+        (ButtonSpot(-289, 39), ButtonSpot(-222, 39)),
     ),
     DaemonSpec(
         "lxqt-notificationd",
         ("lxqt-notificationd",),
         "lxqt-notificationd",
         "lxqt-notificationd",
-        (ButtonSpot(90, 39), ButtonSpot(196, 39)),
+        menu=(ButtonSpot(121, 38), ButtonSpot(211, 38)),
     ),
 )
 APT_PACKAGES = "xvfb dbus xdotool imagemagick " + " ".join(d.package for d in DAEMONS)
@@ -171,9 +173,12 @@ class DaemonSession(DunstSession):
             finally:
                 dunst.disconnect()
             return
-        await asyncio.to_thread(self._click_window, self.spec.buttons[button])
+        if self.spec.menu is not None:
+            await asyncio.to_thread(self._choose_in_menu, button)
+        else:
+            await asyncio.to_thread(self._click_window, self.spec.buttons[button])
 
-    def _click_window(self, spot: ButtonSpot) -> None:
+    def _click_window(self, spot: ButtonSpot, *, park: bool = True) -> None:
         windows = self.toast_windows()
         if not windows:
             raise AssertionError(f"{self.spec.name} shows no toast window to click")
@@ -183,7 +188,19 @@ class DaemonSession(DunstSession):
         x0, y0, width, height = (int(geometry[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
         x = x0 + spot.x if spot.x >= 0 else x0 + width + spot.x
         self._xdotool("mousemove", str(x), str(y0 + height - spot.from_bottom), "click", "1")
-        self._xdotool("mousemove", "0", "0")  # a pointer left on a toast stops some daemons' timers
+        if park:
+            self._xdotool("mousemove", "0", "0")  # a pointer left on a toast stops some daemons' timers
+
+    def _choose_in_menu(self, index: int) -> None:
+        """Open the drop-down of actions, pick the `index`-th (the first is preselected), press OK."""
+        assert self.spec.menu is not None
+        dropdown, ok = self.spec.menu
+        if index:
+            self._click_window(dropdown, park=False)
+            time.sleep(0.3)
+            self._xdotool("key", *(["Down"] * index), "Return")
+            time.sleep(0.2)
+        self._click_window(ok)
 
     def _xdotool(self, *args: str, check: bool = True) -> str:
         env = {**os.environ, **self.env()}

@@ -228,6 +228,10 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "Answer": [{"notificationId": "n1", "buttonId": "ok", "inputs": {"why": "because"}, "source": "web"}],
     "GetStatus": [{}],
     "ListQuestions": [{}],
+    "SetDoNotDisturb": [{"on": True, "forSeconds": 60}, {"on": False}],
+    "GetAttention": [{}],
+    "Mute": [{"agent": "chatty", "forSeconds": 60}, {"agent": "chatty", "unmute": True}],
+    "Snooze": [{"notificationId": "a~q1", "seconds": 60}],
 }
 VALID["PublishStream"] = [{"requestId": "7", "publish": publish} for publish in VALID["Publish"]]
 
@@ -301,6 +305,11 @@ ALLOWED: dict[str, set[grpc.StatusCode]] = {
     "Answer": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.NOT_FOUND, S.FAILED_PRECONDITION},
     "GetStatus": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED},
     "ListQuestions": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED},
+    # attention: the person only (the hostile caller may or may not present the secret)
+    "SetDoNotDisturb": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.PERMISSION_DENIED},
+    "GetAttention": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.PERMISSION_DENIED},
+    "Mute": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.PERMISSION_DENIED},
+    "Snooze": {S.OK, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.PERMISSION_DENIED, S.NOT_FOUND},
     # open streams end by deadline; another client's deliveries are refused to a caller without a credential
     "Subscribe": {S.DEADLINE_EXCEEDED, S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.PERMISSION_DENIED},
     # the call's own status; a refused request is answered OK with its PublishError (checked like Publish's)

@@ -127,6 +127,10 @@ def _run_sync(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:  # outside the except block: a failure must not carry "no running event loop" with it
         return asyncio.run(coro_factory())
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="toasty-sync")
     try:
