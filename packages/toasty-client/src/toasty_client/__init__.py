@@ -1,7 +1,17 @@
 """Toasty client: `notify()` and `ask()` for synchronous code, `ResilientNotificationClient` for asyncio,
-and typed builders for the four notification templates."""
+typed builders for the four notification templates, and a person in the loop (`require_approval`,
+`human_as_tool`)."""
 
 from toasty_client.answers import Answer, Outcome
+from toasty_client.approval import (
+    Approval,
+    ApprovalDenied,
+    ask_approval,
+    ask_approval_async,
+    human_as_async_tool,
+    human_as_tool,
+    require_approval,
+)
 from toasty_client.builders import (
     Button,
     Choice,
@@ -32,6 +42,8 @@ from toasty_client.simple import ask, notify
 
 __all__ = [
     "Answer",
+    "Approval",
+    "ApprovalDenied",
     "Button",
     "Choice",
     "Image",
@@ -58,5 +70,10 @@ __all__ = [
     "Unauthenticated",
     "Urgency",
     "ask",
+    "ask_approval",
+    "ask_approval_async",
+    "human_as_async_tool",
+    "human_as_tool",
     "notify",
+    "require_approval",
 ]
