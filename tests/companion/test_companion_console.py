@@ -144,3 +144,14 @@ async def test_a_hub_that_goes_away_is_one_log_line_and_the_companion_carries_on
         device.kill()
         hub.kill()
     assert len(toast_lines(device.log(), first)) == 1  # resumed after the outage: nothing shown twice
+
+
+async def test_a_notification_published_for_subscribers_only_shows_on_no_device(
+    ready: list[CompanionProcess], agent: ResilientNotificationClient
+) -> None:
+    hidden, shown = unique("For subscribers only"), unique("For the person")
+    await agent.publish(TextNotification(title=hidden), skip_toast=True)
+    await agent.publish(TextNotification(title=shown))
+    for device in ready:
+        await device.wait_for(f"] {shown}")  # published after it: the hidden one was read and passed over
+        assert toast_lines(device.run_log(), hidden) == []

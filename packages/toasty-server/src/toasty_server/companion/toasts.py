@@ -7,8 +7,8 @@ ToastSpec the hub would show (`render.mapping`), keyed by the hub's global id `<
 than `max_age` found while catching up are not shown (a laptop back after a weekend does not replay it);
 questions are, whatever their age, while the hub still lists them open (checked by `questions`).
 
-What the stream cannot tell: `skip_toast` (the Delivery does not carry it, so such notifications show
-here), and a publisher's withdrawal of a plain toast (recorded by no delivery).
+A notification published with `skip_toast` (for subscribers only) is not shown (the Delivery says so).
+What the stream cannot tell: a publisher's withdrawal of a plain toast (recorded by no delivery).
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def toast_for(delivery: v1.Delivery, *, max_age_seconds: float, now: float | Non
         return None
     publisher = delivery.publisher_agent_id
     key = global_id(publisher, n.id)
+    if delivery.skip_toast:
+        return Skipped(key, "published for subscribers only (skip_toast)")
     try:
         toast = toast_from_notification(n, publisher, toast_id=key)
     except ValueError as exc:  # no payload this version knows (a newer hub's template)

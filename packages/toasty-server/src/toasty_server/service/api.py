@@ -118,7 +118,7 @@ class ToastyApi:
 
         # Serialized once per publish; every subscriber stream gets these same bytes.
         payload = notification if notification_wire is None else notification_wire.SerializeToString()
-        encode = delivery_encoder(target=target, publisher=publisher, notification=payload)
+        encode = delivery_encoder(target=target, publisher=publisher, skip_toast=not show_toast, notification=payload)
         outcome = await self.broker.publish(
             target, key, encode, publisher=publisher, idempotency_key=notification.idempotency_key, ask=ask
         )

@@ -8,7 +8,9 @@ from toasty_server.service.wire import delivery_bytes
 from toasty_server.store.base import Encoder
 
 
-def delivery_encoder(*, target: str, publisher: str = "", **event: betterproto2.Message | bytes) -> Encoder:
+def delivery_encoder(
+    *, target: str, publisher: str = "", skip_toast: bool = False, **event: betterproto2.Message | bytes
+) -> Encoder:
     """An Encoder for the broker. `event` names the Delivery's payload and gives it as a message or as
     its canonical bytes (notification=, interaction=, receipt=): serialized here once, whatever the
     number of subscribers, and the envelope by upb (`service.wire`)."""
@@ -18,6 +20,6 @@ def delivery_encoder(*, target: str, publisher: str = "", **event: betterproto2.
     payload_bytes = payload if isinstance(payload, bytes) else bytes(payload)
 
     def encode(sequence: int, published_at: float) -> bytes:
-        return delivery_bytes(sequence, published_at, publisher, target, field, payload_bytes)
+        return delivery_bytes(sequence, published_at, publisher, target, field, payload_bytes, skip_toast)
 
     return encode

@@ -56,7 +56,13 @@ def submessage(msg: message.Message, field: str) -> message.Message | None:
 
 
 def delivery_bytes(
-    sequence: int, published_at: float, publisher: str, target: str, event: str, event_bytes: bytes
+    sequence: int,
+    published_at: float,
+    publisher: str,
+    target: str,
+    event: str,
+    event_bytes: bytes,
+    skip_toast: bool = False,
 ) -> bytes:
     """One serialized Delivery whose `event` field (notification, interaction, receipt) is `event_bytes`."""
     delivery = wire_constructor("Delivery")(
@@ -64,6 +70,7 @@ def delivery_bytes(
         published_at_unix_ms=int(published_at * 1000),
         publisher_agent_id=publisher,
         target_client_id=target,
+        skip_toast=skip_toast,
     )
     part = getattr(delivery, event)
     part.SetInParent()  # selects the oneof even for an event whose fields are all defaults
