@@ -11,13 +11,14 @@ import asyncio
 import datetime as dt
 import io
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import grpc
 import pytest
 
+from tests.attention.helpers import TOASTY, wait_for
+from tests.attention.helpers import toasty as run_toasty
 from tests.core.helpers import take
 from toasty_client import (
     Button,
@@ -31,16 +32,7 @@ from toasty_server.render.console import ConsoleBackend
 from toasty_server.testing import running_server
 
 pytestmark = pytest.mark.timeout(60)
-TOASTY = [sys.executable, "-c", "from toasty_client.cli import main; raise SystemExit(main())"]
 QUESTION = InteractiveNotification(title="Restart the build?", buttons=[Button(id="yes", label="Yes")])
-
-
-async def wait_for(check: object, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {within} s")
-        await asyncio.sleep(0.02)
 
 
 async def test_held_while_on_critical_breaks_through_and_one_digest_when_off(tmp_path: Path) -> None:
@@ -196,9 +188,7 @@ def test_the_cli_turns_it_on_for_a_while_says_so_and_turns_it_off(tmp_path: Path
     try:
 
         def toasty(*args: str) -> str:
-            out = subprocess.run([*TOASTY, *args, "--address", hub.address], capture_output=True, text=True, timeout=30)
-            assert out.returncode == 0, out.stderr
-            return out.stdout.strip()
+            return run_toasty(hub.address, *args)
 
         assert toasty("dnd") == "do-not-disturb is off"
         said = toasty("dnd", "on", "--for", "1h30m")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.attention.helpers import toasty as run_toasty
+from tests.attention.helpers import wait_for
 from toasty_client import (
     Button,
     InteractiveNotification,
@@ -24,15 +24,6 @@ from toasty_server.render.console import ConsoleBackend
 from toasty_server.testing import running_server
 
 pytestmark = pytest.mark.timeout(60)
-TOASTY = [sys.executable, "-c", "from toasty_client.cli import main; raise SystemExit(main())"]
-
-
-async def wait_for(check: object, within: float = 6.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {within} s")
-        await asyncio.sleep(0.05)
 
 
 async def test_a_group_collapses_into_one_counting_toast_and_repeats_count_up() -> None:
@@ -131,9 +122,7 @@ def test_the_cli_mutes_unmutes_and_groups(tmp_path: Path) -> None:
     try:
 
         def toasty(*args: str) -> str:
-            out = subprocess.run([*TOASTY, *args, "--address", hub.address], capture_output=True, text=True, timeout=30)
-            assert out.returncode == 0, out.stderr
-            return out.stdout.strip()
+            return run_toasty(hub.address, *args)
 
         assert toasty("mute", "ci-bot", "--for", "30m").startswith("ci-bot is muted until ")
         assert "muted: ci-bot" in toasty("dnd")

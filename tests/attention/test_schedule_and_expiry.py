@@ -9,12 +9,12 @@ import asyncio
 import datetime as dt
 import io
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.attention.helpers import TOASTY, wait_for
 from tests.core.helpers import take
 from toasty_client import (
     Button,
@@ -28,19 +28,10 @@ from toasty_server.render.console import ConsoleBackend
 from toasty_server.testing import running_server
 
 pytestmark = pytest.mark.timeout(60)
-TOASTY = [sys.executable, "-c", "from toasty_client.cli import main; raise SystemExit(main())"]
 
 
 def soon(seconds: float) -> dt.datetime:
     return dt.datetime.now().astimezone() + dt.timedelta(seconds=seconds)
-
-
-async def wait_for(check: object, within: float = 6.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {within} s")
-        await asyncio.sleep(0.05)
 
 
 async def test_a_scheduled_toast_is_delivered_at_once_and_shown_at_its_time() -> None:
