@@ -378,3 +378,47 @@ async def test_the_mute_action_clicked_on_dunst_mutes_the_agent(
         await session.click(call.daemon_id, 0, "#mute")
         await wait_for(lambda: bool(hub.attention_gate.state().muted))
         assert [m.agent for m in (await person.attention()).muted] == ["chatty"]
+
+
+async def test_a_restart_with_a_scheduled_toast_pending_and_do_not_disturb_on(
+    session: DaemonSession, monitor: BusMonitor, tmp_path: Path
+) -> None:
+    """The hub restarts; do-not-disturb is still on when the scheduled toast's time comes, so it is held;
+    turning it off shows one digest naming it. Observed as Notify calls on the daemon."""
+    import datetime as dt
+
+    settings = {
+        "renderer": "freedesktop",
+        "backends": None,
+        "store": "sqlite",
+        "db_path": tmp_path / "t.db",
+        "attention_state_file": tmp_path / "attention.json",
+    }
+    async with running_server(**settings) as hub, ResilientNotificationClient(hub.address, agent_id="nightly") as agent:
+        await agent.do_not_disturb(True)
+        when = dt.datetime.now().astimezone() + dt.timedelta(seconds=2)
+        await agent.publish(TextNotification(title="Report ready", deliver_at=when))
+    async with running_server(**settings) as hub, ResilientNotificationClient(hub.address, agent_id="nightly") as agent:
+        await wait_for(lambda: [h.title for h in hub.attention_gate.state().held] == ["Report ready"], within=6)
+        assert monitor.notifies == []  # its time came under do-not-disturb: held, not shown
+        await agent.do_not_disturb(False)
+        (digest,) = await monitor.notified("1 notification from 1 agent while you were away")
+        assert "Report ready" in digest.body
+
+
+async def test_a_snoozed_question_leaves_the_daemon_and_comes_back(
+    session: DaemonSession, monitor: BusMonitor, hub: ToastyServer
+) -> None:
+    async with (
+        ResilientNotificationClient(hub.address, agent_id="deployer") as agent,
+        ResilientNotificationClient(hub.address) as person,
+    ):
+        asking = asyncio.ensure_future(agent.ask(QUESTION, timeout=30))
+        (first,) = await monitor.notified(QUESTION.title)
+        assert first.actions[-4:-2] == ["#snooze", "Remind me in 10 minutes"]
+        (question,) = await person.open_questions()
+        await person.snooze(question.notification_id, 1)
+        await wait_for(lambda: first.daemon_id in monitor.closes)  # taken down
+        await monitor.notified(QUESTION.title, count=2)  # and shown again a second later
+        assert not asking.done()
+        asking.cancel()
