@@ -155,3 +155,22 @@ async def test_a_notification_published_for_subscribers_only_shows_on_no_device(
     for device in ready:
         await device.wait_for(f"] {shown}")  # published after it: the hidden one was read and passed over
         assert toast_lines(device.run_log(), hidden) == []
+
+
+async def test_the_hubs_do_not_disturb_holds_toasts_on_every_device_and_ends_with_a_digest(
+    ready: list[CompanionProcess], agent: ResilientNotificationClient, person: ResilientNotificationClient
+) -> None:
+    """The person sets do-not-disturb on the hub (toasty dnd on); every device follows it."""
+    await person.do_not_disturb(True)
+    await asyncio.sleep(1.5)  # each device reads the hub's attention state every second
+    held, after = unique("Held on every device"), unique("Shown again")
+    await agent.publish(TextNotification(title=held))
+    await asyncio.sleep(1.0)
+    for device in ready:
+        assert toast_lines(device.run_log(), held) == []
+    await person.do_not_disturb(False)
+    for device in ready:
+        await device.wait_for("1 notification from 1 agent while you were away", within=5)
+    await agent.publish(TextNotification(title=after))
+    for device in ready:
+        await device.wait_for(f"] {after}")

@@ -216,6 +216,18 @@ class AttentionGate:
         log.info("do-not-disturb %s", f"on until {until:.0f}" if on and until else "on" if on else "off")
         self.check()
 
+    def mirror(self, state: v1.AttentionState) -> None:
+        """Follow another hub's do-not-disturb, quiet hours and mutes (a desktop companion follows its hub's,
+        which the person sets there); what to hold, the digest and the schedule stay this desk's own."""
+        self._state.dnd, self._state.dnd_until = state.do_not_disturb, state.until_unix_ms / 1000
+        self._quiet_hours = QuietHours.parse(state.quiet_hours_spec)
+        self._breaks_through = state.critical_breaks_through
+        muted = {m.agent: m.until_unix_ms / 1000 for m in state.muted}
+        for agent in set(self._state.muted) - set(muted):
+            self._state.muted[agent] = 0.0  # unmuted there: check() sums up what was held here
+        self._state.muted.update(muted)
+        self.check()
+
     def holding_reason(self) -> str | None:
         """Why toasts are held now (None: they are shown)."""
         if self._state.dnd and self._state.dnd_until and self._clock() >= self._state.dnd_until:

@@ -8,6 +8,11 @@ the resume point: nothing is lost, nothing shown twice, and the companion never 
 It exits only for what retrying cannot fix: a credential the hub refuses, or another companion that took
 this client id over.
 
+The person's attention rules (do-not-disturb, quiet hours, mutes) are set on the hub: the companion
+follows them (`GetAttention` every second) through the hub's own attention gate in front of its
+renderer, so held toasts, the digest, schedules, expiry, grouping and snoozing work on every device as
+on the hub's desktop. "Mute this agent" clicked here mutes it on the hub, for every device.
+
 The hub's sequences belong to its log; the client cannot be handed the log id across restarts, so a hub
 whose last sequence is below the saved resume point is taken for a new log (a new or restored database,
 an in-memory hub restarted) and read from its beginning, within --max-age.
@@ -30,12 +35,15 @@ from toasty_client import (
     Unauthenticated,
 )
 from toasty_proto import v1
+from toasty_server.attention.gate import MUTE_ACTION, MUTE_SECONDS, AttentionGate
+from toasty_server.attention.quiet import AttentionFile, QuietHours
 from toasty_server.companion.answers import AnswerSender
 from toasty_server.companion.cursor import CursorFile, ResumePoint
 from toasty_server.companion.desktop import build_renderer
 from toasty_server.companion.options import CompanionOptions, default_cache_dir, default_state_dir
 from toasty_server.companion.questions import QuestionWatch
 from toasty_server.companion.toasts import Skipped, toast_for
+from toasty_server.render.backend import Interaction, InteractionKind
 from toasty_server.render.dispatcher import Renderer
 from toasty_server.render.spec import Kind, ToastSpec
 
@@ -46,6 +54,7 @@ RETRY = RetryPolicy(initial_backoff=0.2, max_backoff=2.0, publish_attempts=3, su
 PROBE_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)  # between probes of an unreachable hub; the last one repeats
 SAVE_SECONDS = 0.5  # how often a changed resume point is written
 SEEN_KEPT = 4096  # notifications remembered to drop a duplicate delivered again after a resubscription
+ATTENTION_SECONDS = 1.0  # how often the hub's do-not-disturb, quiet hours and mutes are read
 
 
 class CompanionError(Exception):
@@ -67,15 +76,21 @@ class DesktopCompanion:
             options.hub, agent_id=options.client_id, token=options.token, retry=RETRY, ca_file=options.ca_file
         )
         self.renderer = renderer or build_renderer(options.renderer, options.cache_dir or default_cache_dir())
-        self.cursor = CursorFile(options.state_dir or default_state_dir(), options.hub, options.client_id)
+        state_dir = options.state_dir or default_state_dir()
+        self.cursor = CursorFile(state_dir, options.hub, options.client_id)
         self.point = ResumePoint(0)
-        self.questions = QuestionWatch(
-            self.client.open_questions, self.renderer.withdraw, interval=options.poll_seconds
+        self.gate = AttentionGate(
+            self.renderer,
+            quiet_hours=QuietHours(),
+            state_file=AttentionFile(self.cursor.path.with_name(f"{self.cursor.path.stem}.attention.json")),
+            deadline_of=lambda notification_id: 0.0 if notification_id in self.questions.shown else None,
         )
+        self.questions = QuestionWatch(self.client.open_questions, self.gate.withdraw, interval=options.poll_seconds)
         self.answers = AnswerSender(self.client.answer, self.questions.shown.__contains__, self.questions.answered_here)
-        self.renderer.on_interaction(self.answers)
+        self.renderer.on_interaction(self._on_interaction)
         self.renderer.on_receipt(self.questions.on_receipt)
         self._seen: OrderedDict[str, None] = OrderedDict()  # global ids of the notifications handled
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; raises CompanionError for what retrying cannot fix. Always closes the
@@ -93,6 +108,8 @@ class DesktopCompanion:
             stopping = asyncio.ensure_future(stop.wait())
             tasks = [follow, stopping, asyncio.ensure_future(self.questions.run())]
             tasks.append(asyncio.ensure_future(self._save_periodically()))
+            tasks.append(asyncio.ensure_future(self._follow_attention()))
+            self.gate.start()
             await asyncio.wait([follow, stopping], return_when=asyncio.FIRST_COMPLETED)
             if follow.done():
                 follow.result()  # raises what ended it
@@ -102,6 +119,7 @@ class DesktopCompanion:
             await asyncio.gather(*tasks, return_exceptions=True)
             self.cursor.save(self.point)
             await self.answers.close()
+            await self.gate.close()
             await self.renderer.close()
             await self.client.close()
             log.info("stopped; resume point: sequence %d", self.point.sequence)
@@ -186,8 +204,7 @@ class DesktopCompanion:
                 log.debug("question %s was decided before it reached this device: not shown", toast.notification_id)
                 return
             self.questions.showing(toast.notification_id)
-        if not self.renderer.submit(toast):
-            log.warning("toast %s not shown: the desktop queue is full", toast.notification_id)
+        self.gate.submit(toast)  # shown, kept for its time, or held (the hub's do-not-disturb, mutes)
 
     def _first_time(self, notification_id: str) -> bool:
         """False for a notification already handled (a publish retried by its agent, delivered again after
@@ -198,6 +215,35 @@ class DesktopCompanion:
         while len(self._seen) > SEEN_KEPT:
             self._seen.popitem(last=False)
         return True
+
+    def _on_interaction(self, interaction: Interaction) -> None:
+        """The hub's own actions first: a mute goes to the hub (for every device), a snooze stays here."""
+        if interaction.kind is InteractionKind.BUTTON and interaction.button_id == MUTE_ACTION.id:
+            agent = interaction.notification_id.partition("~")[0]
+            task = asyncio.ensure_future(self._mute_on_hub(agent))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        if interaction.kind is InteractionKind.BUTTON and self.gate.hub_action(
+            interaction.notification_id, interaction.button_id
+        ):
+            return
+        self.answers(interaction)
+
+    async def _mute_on_hub(self, agent: str) -> None:
+        try:
+            self.gate.mirror(await self.client.mute(agent, for_seconds=MUTE_SECONDS))
+        except ToastyError as exc:
+            log.warning("mute of %s not sent to the hub: %s", agent, exc)
+
+    async def _follow_attention(self) -> None:
+        """Do-not-disturb, quiet hours and mutes as the person set them on the hub."""
+        while True:
+            try:
+                self.gate.mirror(await self.client.attention())
+            except ToastyError as exc:
+                log.debug("attention state not read (%s): keeping the last one", exc)
+            await asyncio.sleep(ATTENTION_SECONDS)
 
     async def _save_periodically(self) -> None:
         while True:
