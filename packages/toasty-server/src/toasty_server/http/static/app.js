@@ -1,5 +1,7 @@
 // Toasty's live page: reads the snapshot stream (GET /v1/dashboard) and answers questions
-// (POST /v1/notifications/{id}/answer with source "web"). Every text from the server goes into the page
+// (POST /v1/notifications/{id}/answer with source "web"). For the person it also shows and changes what
+// the hub holds back (do-not-disturb, held and scheduled toasts, per-agent rates, mute, snooze: the
+// snapshot's `attention` and the /v1/attention routes). Every text from the server goes into the page
 // through textContent or attributes, never as HTML; the server's Content-Security-Policy backs that up.
 "use strict";
 
@@ -8,11 +10,22 @@
   const TOKEN_KEY = "toasty.token";
   const RETRY_MIN_MS = 500;
   const RETRY_MAX_MS = 5000;
+  const DND_SECONDS = 3600; // "Do not disturb for 1 hour"
+  const MUTE_SECONDS = 3600; // "Mute 1 h"
+  const SNOOZE_SECONDS = 600; // "Snooze 10 min"
+  const MAX_HELD_SHOWN = 200; // the newest held toasts listed (the count says how many there are)
+  const SVG_NS = "http://www.w3.org/2000/svg";
 
   let clockOffsetMs = 0; // server time minus browser time, for deadlines
   let retryMs = RETRY_MIN_MS;
   let controller = null;
   let timer = null;
+  let snapshotNow = null; // the latest snapshot (its asks and log name the scheduled toasts)
+  let attentionShown = false; // the snapshot carries the attention state (the page acts for the person)
+  let attentionNow = null; // the attention state shown
+  let changedHereAt = 0; // server time of this page's last change of it: a snapshot's state read before is stale
+  let scrolledToHeld = false; // opened at #held (the digest toast's link): scrolled there once it is shown
+  const drawn = {}; // what each attention list was last drawn from: unchanged lists are not rebuilt
 
   const $ = (id) => document.getElementById(id);
 
@@ -44,6 +57,34 @@
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
     return node;
+  }
+
+  // The same for SVG (the rates' charts): attributes only, text as text.
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
+    for (const child of children.flat()) {
+      if (child === undefined || child === null || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  const pad = (n) => String(n).padStart(2, "0");
+
+  // A time as HH:MM (24 h, local), with the day when it is not today.
+  function clock(unixMs) {
+    const at = new Date(Number(unixMs));
+    const hm = `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+    if (at.toDateString() === new Date(Date.now() + clockOffsetMs).toDateString()) return hm;
+    return `${at.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" })} ${hm}`;
+  }
+
+  function inWords(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.round(s / 60)} min`;
+    return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
   }
 
   function setConnection(text, state) {
@@ -135,12 +176,20 @@
 
   function render(snapshot) {
     clockOffsetMs = snapshot.serverTimeUnixMs - Date.now();
+    snapshotNow = snapshot;
     renderServer(snapshot.status);
     renderAsks(snapshot.asks);
+    // the state this page's own click returned stays until a snapshot reads it after that click
+    if (snapshot.attention && Number(snapshot.attentionReadUnixMs) < changedHereAt) snapshot.attention = attentionNow;
+    renderAttention(snapshot.attention || null);
     renderAgents(snapshot.status.subscribers || []);
     renderProgress(snapshot.log);
     renderLog(snapshot.log);
     tickDeadlines();
+    if (!scrolledToHeld && attentionShown && window.location.hash === "#held") {
+      scrolledToHeld = true; // the browser's own jump came before the list was there
+      $("held").scrollIntoView();
+    }
   }
 
   function renderServer(status) {
@@ -226,7 +275,10 @@
         button.label || button.id));
     }
     buttons.append(el("button", { type: "button", className: "dismiss", onclick: () => answer(card, { dismiss: true }, "dismissed") }, "Dismiss"));
-    card.append(buttons, el("p", { className: "result", role: "status" }));
+    // the person's only (shown with the attention state): off the desktop for a while, still answerable here
+    buttons.append(el("button", { type: "button", className: "secondary snooze", hidden: !attentionShown,
+      onclick: () => snooze(card) }, "Snooze 10 min"));
+    card.append(buttons, el("p", { className: "snoozed meta", hidden: true }), el("p", { className: "result", role: "status" }));
     return card;
   }
 
@@ -264,6 +316,232 @@
       result.textContent = `Not sent: ${err}`;
       controls.forEach((c) => (c.disabled = false));
       delete card.dataset.state;
+    }
+  }
+
+  // -- attention: do-not-disturb, held, scheduled, agents' rates, mute, snooze ---------------------------
+
+  // `state`: an AttentionState (null: not the person's page, or a hub without it: the controls are hidden).
+  function renderAttention(state) {
+    attentionNow = state;
+    attentionShown = Boolean(state);
+    for (const node of document.querySelectorAll(".attention")) node.hidden = !attentionShown;
+    markSnoozed(state);
+    if (!state) return;
+    renderDnd(state);
+    renderHeld(state.held || []);
+    renderScheduled(state.scheduled || []);
+    renderRates(state.rates || [], state.muted || []);
+  }
+
+  // Draws a list again only when what it shows changed (a click on a button being replaced is lost).
+  function changed(name, ...what) {
+    const key = JSON.stringify(what);
+    if (drawn[name] === key) return false;
+    drawn[name] = key;
+    return true;
+  }
+
+  function renderDnd(state) {
+    let mode = "off";
+    let text = "Do not disturb: off";
+    if (state.doNotDisturb) {
+      mode = "on";
+      text = Number(state.untilUnixMs) ? `Do not disturb: on until ${clock(state.untilUnixMs)}` : "Do not disturb: on until turned off";
+      if (state.quietHours) text += ` (and quiet hours ${state.quietHoursSpec})`;
+    } else if (state.quietHours) {
+      mode = "quiet";
+      text = `Quiet hours (${state.quietHoursSpec}): toasts are held`;
+    } else if (state.quietHoursSpec) {
+      text += ` · quiet hours ${state.quietHoursSpec}`;
+    }
+    if (state.holding && state.criticalBreaksThrough) text += " · critical toasts still show";
+    $("dnd").dataset.state = mode;
+    $("dnd-state").textContent = text;
+    $("dnd-off").disabled = !state.doNotDisturb;
+  }
+
+  function renderHeld(held) {
+    $("held-count").textContent = held.length ? `(${held.length})` : "";
+    $("held-empty").hidden = held.length > 0;
+    $("held-note").hidden = held.length === 0;
+    if (!changed("held", held)) return;
+    const newest = held.slice(-MAX_HELD_SHOWN).reverse();
+    const items = newest.map((h) =>
+      el("li", { className: "held", dataset: { id: h.notificationId, reason: h.reason } },
+        el("div", { className: "head" },
+          el("span", { className: "kind reason" }, h.reason || "held"),
+          el("span", { className: "route" }, `from ${h.agent}`),
+          el("time", { datetime: new Date(Number(h.heldAtUnixMs)).toISOString() }, clock(h.heldAtUnixMs))),
+        el("strong", {}, h.title || "(untitled)"),
+        h.question ? el("p", { className: "meta" }, "A question: it can be answered above meanwhile.") : null)
+    );
+    if (held.length > newest.length) items.push(el("li", { className: "more" }, `and ${held.length - newest.length} older`));
+    $("held-list").replaceChildren(...items);
+  }
+
+  function renderScheduled(scheduled) {
+    $("scheduled-count").textContent = scheduled.length ? `(${scheduled.length})` : "";
+    $("scheduled-empty").hidden = scheduled.length > 0;
+    const titles = scheduled.map((t) => titleOf(t.notificationId));
+    if (!changed("scheduled", scheduled, titles)) return;
+    $("scheduled-list").replaceChildren(...scheduled.map((t, i) =>
+      el("li", { dataset: { id: t.notificationId } },
+        el("div", { className: "head" },
+          el("time", { datetime: new Date(Number(t.deliverAtUnixMs)).toISOString() }, clock(t.deliverAtUnixMs)),
+          el("span", { className: "until", dataset: { at: t.deliverAtUnixMs } }),
+          el("span", { className: "route" }, `from ${t.agent}`)),
+        el("strong", {}, titles[i].title || t.notificationId),
+        titles[i].question ? el("p", { className: "meta" }, "A snoozed question: it can be answered above meanwhile.") : null)
+    ));
+  }
+
+  // The title of a notification by its global id (<agent>~<id>): an open question, or one in the recent log.
+  function titleOf(id) {
+    const snapshot = snapshotNow || { asks: [], log: [] };
+    const ask = snapshot.asks.find((a) => a.notificationId === id);
+    if (ask) {
+      const question = ask.delivery && ask.delivery.notification && ask.delivery.notification.interactive;
+      return { title: (question && question.header && question.header.title) || "", question: true };
+    }
+    for (const d of snapshot.log) {
+      if (d.notification && `${d.publisherAgentId}~${d.notification.id}` === id) {
+        const payload = payloadOf(d.notification)[1];
+        return { title: (payload.header && payload.header.title) || "", question: false };
+      }
+    }
+    return { title: "", question: false };
+  }
+
+  function renderRates(rates, muted) {
+    const byAgent = new Map(rates.map((r) => [r.agent, r]));
+    for (const m of muted) {
+      if (!byAgent.has(m.agent)) byAgent.set(m.agent, { agent: m.agent, shown: 0, held: 0, collapsed: 0, refused: 0, shownPerMinute: [] });
+    }
+    const mutedUntil = new Map(muted.map((m) => [m.agent, m.untilUnixMs]));
+    $("rates-empty").hidden = byAgent.size > 0;
+    $("rates").hidden = byAgent.size === 0;
+    if (!changed("rates", rates, muted)) return;
+    const rows = [...byAgent.values()].sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0)).map((r) => {
+      const until = mutedUntil.get(r.agent);
+      return el("tr", { className: until ? "muted-agent" : "", dataset: { agent: r.agent, muted: until ? "true" : "false" } },
+        el("td", {}, el("span", { className: "agent" }, r.agent), until ? el("span", { className: "badge muted-badge" }, `muted until ${clock(until)}`) : null),
+        ...["shown", "held", "collapsed", "refused"].map((k) => el("td", { className: `num ${k}` }, r[k] || 0)),
+        el("td", { className: "chart" }, sparkline(r.shownPerMinute || [])),
+        el("td", {}, until
+          ? el("button", { type: "button", className: "secondary unmute", onclick: (e) => mute(e.currentTarget, r.agent, true) }, "Unmute")
+          : el("button", { type: "button", className: "mute", onclick: (e) => mute(e.currentTarget, r.agent, false) }, "Mute 1 h"))
+      );
+    });
+    $("rates").tBodies[0].replaceChildren(...rows);
+  }
+
+  // Shown per minute over the last hour (oldest first), as bars; the numbers are in its label.
+  function sparkline(perMinute) {
+    const values = perMinute.slice(-60).map(Number);
+    const peak = Math.max(0, ...values);
+    const total = values.reduce((a, b) => a + b, 0);
+    const label = peak ? `${total} shown in the last hour, at most ${peak} in one minute` : "none shown in the last hour";
+    const chart = svg("svg", { class: "spark", viewBox: "0 0 120 24", width: 120, height: 24, role: "img", "aria-label": label,
+      preserveAspectRatio: "none" }, svg("title", {}, label), svg("line", { class: "base", x1: 0, y1: 23.5, x2: 120, y2: 23.5 }));
+    const offset = 60 - values.length;
+    values.forEach((count, i) => {
+      if (!count) return;
+      const height = Math.max(2, Math.round((count / peak) * 22));
+      chart.append(svg("rect", { x: (offset + i) * 2, y: 24 - height, width: 1.6, height, "data-count": count }));
+    });
+    return chart;
+  }
+
+  // A snoozed question's card says until when (the scheduled list has it, or this page just snoozed it).
+  function markSnoozed(state) {
+    const now = Date.now() + clockOffsetMs;
+    const waiting = new Map(((state && state.scheduled) || []).map((t) => [t.notificationId, Number(t.deliverAtUnixMs)]));
+    for (const card of $("asks").children) {
+      const mine = Number(card.dataset.snoozedHere || 0); // until a snapshot carries it
+      const at = waiting.get(card.dataset.id) || (mine > now ? mine : 0);
+      showSnoozed(card, at);
+    }
+  }
+
+  function showSnoozed(card, at) {
+    const note = card.querySelector(".snoozed");
+    card.classList.toggle("is-snoozed", Boolean(at));
+    note.hidden = !at;
+    note.textContent = at ? `Snoozed until ${clock(at)}: the desktop shows it again then; it can be answered here meanwhile.` : "";
+    card.querySelector("button.snooze").hidden = !attentionShown || Boolean(at);
+  }
+
+  // POST to one of the person's attention routes; the reply (an AttentionState, or for snooze its time)
+  // or null when refused, the reason then in `status`.
+  async function post(path, body, status, failure) {
+    status.textContent = "sending…";
+    changedHereAt = Date.now() + clockOffsetMs;
+    try {
+      const response = await fetch(path, {
+        method: "POST",
+        headers: headers({ "Content-Type": "application/json" }),
+        body: JSON.stringify(body),
+      });
+      if (!response.ok) {
+        status.textContent = `${failure}: ${await errorOf(response)}`;
+        return null;
+      }
+      status.textContent = "";
+      return await response.json();
+    } catch (err) {
+      status.textContent = `${failure}: ${err}`;
+      return null;
+    }
+  }
+
+  // A state the person's own click produced: shown at once (the next snapshot carries it too).
+  function showState(state) {
+    if (!state) return;
+    renderAttention(state);
+    tickDeadlines();
+  }
+
+  async function setDoNotDisturb(body) {
+    $("dnd-on").disabled = $("dnd-off").disabled = true;
+    const state = await post("/v1/attention/dnd", body, $("dnd-result"), "Not changed");
+    $("dnd-on").disabled = false;
+    showState(state);
+    if (!state) $("dnd-off").disabled = !(attentionNow && attentionNow.doNotDisturb);
+  }
+
+  async function mute(button, agent, unmute) {
+    button.disabled = true;
+    const body = unmute ? { agent, unmute: true } : { agent, forSeconds: MUTE_SECONDS };
+    const state = await post("/v1/attention/mute", body, $("rates-result"), unmute ? "Not unmuted" : "Not muted");
+    if (!state) {
+      button.disabled = false;
+      return;
+    }
+    const until = (state.muted || []).find((m) => m.agent === agent);
+    $("rates-result").textContent = until ? `${agent} is muted until ${clock(until.untilUnixMs)}` : `${agent} is no longer muted`;
+    showState(state);
+  }
+
+  async function snooze(card) {
+    const button = card.querySelector("button.snooze");
+    const result = card.querySelector(".result");
+    button.disabled = true;
+    const reply = await post(`/v1/notifications/${encodeURIComponent(card.dataset.id)}/snooze`, { seconds: SNOOZE_SECONDS },
+      result, "Not snoozed");
+    button.disabled = false;
+    if (!reply) return;
+    card.dataset.snoozedHere = reply.backAtUnixMs;
+    showSnoozed(card, Number(reply.backAtUnixMs));
+    showState(await readAttention()); // the scheduled list has it now: without waiting for the next snapshot
+  }
+
+  async function readAttention() {
+    try {
+      const response = await fetch("/v1/attention", { headers: headers(), cache: "no-store" });
+      return response.ok ? await response.json() : null;
+    } catch (err) {
+      return null;
     }
   }
 
@@ -348,6 +626,10 @@
       const left = Math.max(0, Math.round((Number(node.dataset.deadline) - now) / 1000));
       node.textContent = left > 0 ? `times out in ${left}s` : "timing out";
     }
+    for (const node of document.querySelectorAll("[data-at]")) {
+      const left = Number(node.dataset.at) - now;
+      node.textContent = left > 0 ? `in ${inWords(left)}` : "due now";
+    }
   }
 
   // -- start ----------------------------------------------------------------------------------------------
@@ -380,6 +662,8 @@
       retryMs = RETRY_MIN_MS;
       connect();
     });
+    $("dnd-on").addEventListener("click", () => setDoNotDisturb({ on: true, forSeconds: DND_SECONDS }));
+    $("dnd-off").addEventListener("click", () => setDoNotDisturb({ on: false }));
     setInterval(tickDeadlines, 1000);
     connect();
   });
