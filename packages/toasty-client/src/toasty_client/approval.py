@@ -343,18 +343,8 @@ def require_approval(
     TOASTY_ADDRESS) as `agent_id`. Async functions await the question on the caller's loop, on `client` if
     given. The signature is kept (ParamSpec, functools.wraps), so a framework that reads it sees the original.
     """
-    if callable(title):  # @require_approval without parentheses
-        return _ApprovalDecorator(
-            None,
-            timeout=timeout,
-            urgency=_urgency(urgency),
-            ask_reason=ask_reason,
-            address=address,
-            agent_id=agent_id,
-            client=client,
-        )(title)
-    return _ApprovalDecorator(
-        title,
+    decorator = _ApprovalDecorator(
+        None if callable(title) else title,
         timeout=timeout,
         urgency=_urgency(urgency),
         ask_reason=ask_reason,
@@ -362,6 +352,7 @@ def require_approval(
         agent_id=agent_id,
         client=client,
     )
+    return decorator(title) if callable(title) else decorator  # @require_approval without parentheses too
 
 
 # -- what the person reads -----------------------------------------------------------------------------------
