@@ -78,3 +78,22 @@ async def test_answer_from_the_terminal_takes_the_windows_toast_down(server: Toa
             await asyncio.sleep(0.01)
         else:
             raise AssertionError("the answered toast is still on screen")
+
+
+async def test_the_mute_action_on_a_windows_toast_mutes_its_agent(server: ToastyServer, fake: Any) -> None:
+    from toasty_client import TextNotification
+
+    async with (
+        ResilientNotificationClient(server.address, agent_id="noisy") as noisy,
+        ResilientNotificationClient(server.address) as person,
+    ):
+        published = await noisy.publish(TextNotification(title="Yet another update"))
+        toast = await shown_toast(fake)
+        assert "Mute this agent for 1 hour" in toast.xml
+        nid = f"noisy~{published.notification_id}"
+        from_windows_thread(lambda: toast.fire_activated(f"toasty:{nid.replace('~', '%7E')}:%23mute", {}))
+        for _ in range(300):
+            if (await person.attention()).muted:
+                break
+            await asyncio.sleep(0.01)
+        assert [m.agent for m in (await person.attention()).muted] == ["noisy"]

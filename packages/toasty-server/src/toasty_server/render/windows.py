@@ -198,9 +198,9 @@ def build_toast(toast: ToastSpec, tag: str) -> Toast:
         choices = [ToastSelection(c.id, c.label) for c in selection.choices]
         default = next((c for c in choices if c.selection_id == selection.default_choice_id), None)
         result.inputs.append(ToastInputSelectionBox(selection.id, selection.title, choices, default))
-    result.actions = [
+    result.actions = [  # the publisher's buttons, then the hub's own (mute, snooze) where there is room
         ToastButton(content=b.label, arguments=button_arguments(toast.notification_id, b.id))
-        for b in toast.buttons[:MAX_ACTIONS]
+        for b in (*toast.buttons, *toast.actions)[:MAX_ACTIONS]
     ]
     if scenario is ToastScenario.Alarm and not result.actions:
         # Windows shows the alarm scenario (on screen until acted on) only on a toast with a button.
