@@ -70,7 +70,9 @@ async def test_interactive_publish_becomes_a_windows_toast(server: ToastyServer,
         '<input id="env" title="Env" type="selection" defaultInput="stg">'
         '<selection id="prod" content="prod"/><selection id="stg" content="stg"/></input>'
         f'<action content="Approve" arguments="toasty:{nid}:approve"/>'
-        f'<action content="Reject" arguments="toasty:{nid}:reject"/></actions></toast>'
+        f'<action content="Reject" arguments="toasty:{nid}:reject"/>'
+        # the hub's own action after the publisher's buttons ('#' escaped: never a publisher's button id)
+        f'<action content="Remind me in 10 minutes" arguments="toasty:{nid}:%23snooze"/></actions></toast>'
     )
     assert dict(toast.data.values) == {"text1": "Deploy to prod?", "text2": "build 42"}
     assert server.renderer.shown["windows"] == 1
