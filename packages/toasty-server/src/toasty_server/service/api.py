@@ -270,31 +270,34 @@ class ToastyApi:
     async def question_delivery(self, ask: Ask) -> tuple[LogEntry, v1.Delivery] | None:
         """The retained Delivery that published this question (the newest one with its id), or None when
         the log no longer holds it. A damaged entry is skipped and logged, never raised to the caller."""
-        for entry in reversed(await self.broker.store.entries_for(ask.notification_id)):
-            try:
-                delivery = v1.Delivery.FromString(entry.payload)
-            except Exception:
-                log.warning(
-                    "log entry %d cannot be decoded; question %s shown without it", entry.sequence, ask.notification_id
-                )
-                continue
-            if delivery.notification is not None and delivery.notification.interactive is not None:
-                return entry, delivery
-        log.debug("the content of open question %s is no longer retained", ask.notification_id)
-        return None
+        found = await self._published(ask.notification_id, interactive=True)
+        if found is None:
+            log.debug("the content of open question %s is no longer retained", ask.notification_id)
+        return found
 
     async def toast_for(self, notification_id: str) -> ToastSpec | None:
         """The toast of a notification still in the log (a scheduled one, after a restart), or None."""
+        found = await self._published(notification_id)
+        if found is None:
+            return None
+        _, delivery = found
+        assert delivery.notification is not None
+        return toast_from_notification(delivery.notification, delivery.publisher_agent_id, toast_id=notification_id)
+
+    async def _published(
+        self, notification_id: str, *, interactive: bool = False
+    ) -> tuple[LogEntry, v1.Delivery] | None:
+        """The newest retained Delivery publishing `notification_id` (an Interactive one when asked);
+        damaged entries are skipped with a log line."""
         for entry in reversed(await self.broker.store.entries_for(notification_id)):
             try:
                 delivery = v1.Delivery.FromString(entry.payload)
             except Exception:
-                log.warning("log entry %d cannot be decoded; toast %s not rebuilt", entry.sequence, notification_id)
+                log.warning("log entry %d cannot be decoded; %s read without it", entry.sequence, notification_id)
                 continue
-            if delivery.notification is not None:
-                return toast_from_notification(
-                    delivery.notification, delivery.publisher_agent_id, toast_id=notification_id
-                )
+            notification = delivery.notification
+            if notification is not None and (not interactive or notification.interactive is not None):
+                return entry, delivery
         return None
 
     # -- attention (do-not-disturb) ----------------------------------------------------------------------
