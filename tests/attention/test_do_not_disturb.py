@@ -17,9 +17,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.attention.helpers import TOASTY, wait_for
+from tests.attention.helpers import TOASTY
 from tests.attention.helpers import toasty as run_toasty
-from tests.core.helpers import take
+from tests.core.helpers import take, wait_until
 from toasty_client import (
     Button,
     InteractiveNotification,
@@ -50,7 +50,7 @@ async def test_held_while_on_critical_breaks_through_and_one_digest_when_off(tmp
         await mailer.publish(TextNotification(title="3 new mails"))
         await builder.publish(TextNotification(title="Disk full", urgency=Urgency.CRITICAL))
         asking = asyncio.ensure_future(builder.ask(QUESTION, timeout=30))
-        await wait_for(lambda: len(hub.broker.asks.pending()) == 1)
+        await wait_until(lambda: len(hub.broker.asks.pending()) == 1, within=6.0)
         await hub.renderer.drain()
 
         shown = screen.getvalue()
@@ -69,7 +69,7 @@ async def test_held_while_on_critical_breaks_through_and_one_digest_when_off(tmp
         ]
 
         await person.do_not_disturb(False)
-        await wait_for(lambda: "while you were away" in screen.getvalue())
+        await wait_until(lambda: "while you were away" in screen.getvalue(), within=6.0)
         await hub.renderer.drain()
         after = screen.getvalue()[len(shown) :]
         assert "3 notifications from 2 agents while you were away" in after
@@ -90,12 +90,12 @@ async def test_a_held_question_is_answerable_meanwhile_and_not_shown_after(tmp_p
     ):
         await person.do_not_disturb(True)
         asking = asyncio.ensure_future(agent.ask(QUESTION, timeout=30))
-        await wait_for(lambda: len(hub.broker.asks.pending()) == 1)
+        await wait_until(lambda: len(hub.broker.asks.pending()) == 1, within=6.0)
         (question,) = await person.open_questions()
         assert await person.answer(question.notification_id, "yes")  # from the terminal, as `toasty answer`
         assert (await asyncio.wait_for(asking, 5)).button_id == "yes"
         await person.do_not_disturb(False)
-        await wait_for(lambda: "while you were away" in screen.getvalue())
+        await wait_until(lambda: "while you were away" in screen.getvalue(), within=6.0)
         await hub.renderer.drain()
         assert "[Yes (yes)]" not in screen.getvalue()  # decided: the question is not shown any more (only named)
 
@@ -111,7 +111,7 @@ async def test_do_not_disturb_for_a_while_ends_by_itself(tmp_path: Path) -> None
         await person.publish(TextNotification(title="Held a second"))
         await hub.renderer.drain()
         assert "Held a second" not in screen.getvalue()
-        await wait_for(lambda: "1 notification from 1 agent while you were away" in screen.getvalue(), within=5)
+        await wait_until(lambda: "1 notification from 1 agent while you were away" in screen.getvalue(), within=5)
         assert not (await person.attention()).do_not_disturb
 
 
@@ -137,7 +137,7 @@ async def test_it_survives_a_restart_and_the_digest_counts_from_before(tmp_path:
         await hub.renderer.drain()
         assert "After the restart" not in second.getvalue()
         await agent.do_not_disturb(False)
-        await wait_for(lambda: "2 notifications from 1 agent while you were away" in second.getvalue())
+        await wait_until(lambda: "2 notifications from 1 agent while you were away" in second.getvalue(), within=6.0)
     assert "Before the restart" not in first.getvalue()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.attention.helpers import toasty as run_toasty
-from tests.attention.helpers import wait_for
+from tests.core.helpers import wait_until
 from toasty_client import (
     Button,
     InteractiveNotification,
@@ -64,13 +64,13 @@ async def test_muting_an_agent_holds_its_toasts_not_its_questions_and_unmuting_s
         asking = asyncio.ensure_future(
             chatty.ask(InteractiveNotification(title="May I?", buttons=[Button(id="y", label="Yes")]), timeout=30)
         )
-        await wait_for(lambda: "May I?" in screen.getvalue())  # its questions still show
+        await wait_until(lambda: "May I?" in screen.getvalue(), within=6.0)  # its questions still show
         await hub.renderer.drain()
         assert "Chatter" not in screen.getvalue()
         assert "Something important" in screen.getvalue()
         assert [h.reason for h in (await person.attention()).held] == ["muted", "muted"]
         await person.mute("chatty", unmute=True)
-        await wait_for(lambda: "2 notifications from 1 agent while chatty was muted" in screen.getvalue())
+        await wait_until(lambda: "2 notifications from 1 agent while chatty was muted" in screen.getvalue(), within=6.0)
         asking.cancel()
 
 
@@ -101,12 +101,12 @@ async def test_a_snoozed_question_comes_back_and_stays_answerable_meanwhile() ->
         asking = asyncio.ensure_future(
             agent.ask(InteractiveNotification(title="Deploy now?", buttons=[Button(id="go", label="Go")]), timeout=30)
         )
-        await wait_for(lambda: "Deploy now?" in screen.getvalue())
+        await wait_until(lambda: "Deploy now?" in screen.getvalue(), within=6.0)
         (question,) = await person.open_questions()
         back = await person.snooze(question.notification_id, 1)
         assert 0 < back - time.time() <= 1.5
         shown_before = screen.getvalue().count("Deploy now?")
-        await wait_for(lambda: screen.getvalue().count("Deploy now?") > shown_before)  # it came back
+        await wait_until(lambda: screen.getvalue().count("Deploy now?") > shown_before, within=6.0)  # it came back
         assert not asking.done()
         assert await person.answer(question.notification_id, "go")
         assert (await asyncio.wait_for(asking, 5)).button_id == "go"

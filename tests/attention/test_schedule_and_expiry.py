@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.attention.helpers import TOASTY, wait_for
-from tests.core.helpers import take
+from tests.attention.helpers import TOASTY
+from tests.core.helpers import take, wait_until
 from toasty_client import (
     Button,
     InteractiveNotification,
@@ -47,7 +47,7 @@ async def test_a_scheduled_toast_is_delivered_at_once_and_shown_at_its_time() ->
         await hub.renderer.drain()
         assert "Stand-up" not in screen.getvalue()
         assert [t.notification_id for t in hub.attention_gate.scheduled()] == [f"reminder~{delivered.notification.id}"]
-        await wait_for(lambda: "Stand-up in 5 minutes" in screen.getvalue())
+        await wait_until(lambda: "Stand-up in 5 minutes" in screen.getvalue(), within=6.0)
         assert time.time() >= at.timestamp()
         assert hub.attention_gate.scheduled() == []
 
@@ -85,7 +85,7 @@ async def test_a_scheduled_toast_is_shown_after_a_hub_restart(tmp_path: Path) ->
         await agent.publish(TextNotification(title="Take a break", line1="you asked at lunch", deliver_at=soon(2.0)))
     screen = io.StringIO()
     async with running_server(backends=[ConsoleBackend(screen)], **settings):
-        await wait_for(lambda: "Take a break — you asked at lunch" in screen.getvalue())
+        await wait_until(lambda: "Take a break — you asked at lunch" in screen.getvalue(), within=6.0)
 
 
 async def test_times_that_make_no_sense_are_refused_with_what_to_fix() -> None:

@@ -1,11 +1,25 @@
-"""Small helpers for tests that read subscription streams."""
+"""Small helpers for tests: reading subscription streams, waiting for a condition."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 from toasty_proto import v1
+
+T = TypeVar("T")
+
+
+async def wait_until(check: Callable[[], T | None], within: float = 5.0) -> T:
+    """Poll `check()` every few ms until it returns something truthy; return that."""
+    deadline = time.monotonic() + within
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {within} s")
+        await asyncio.sleep(0.005)
+    return result
 
 
 async def take(stream: AsyncIterator[v1.Delivery], count: int, timeout: float = 5.0) -> list[v1.Delivery]:

@@ -28,7 +28,7 @@ import struct
 import subprocess
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
+from tests.core.helpers import wait_until
 from toasty_server.render.backend import Interaction
 
 T = TypeVar("T")
@@ -455,16 +456,6 @@ class Dunst:
 
     def disconnect(self) -> None:
         self.bus.disconnect()
-
-
-async def wait_until(check: Callable[[], T | None], within: float = 5.0) -> T:
-    """Poll `check()` every few ms until it returns something truthy; return that."""
-    deadline = time.monotonic() + within
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {within} s")
-        await asyncio.sleep(0.005)
-    return result
 
 
 class Desktop:

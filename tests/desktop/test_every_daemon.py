@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.desktop.daemons import APT_PACKAGES, DAEMONS, BusMonitor, DaemonSession, DaemonSpec
-from tests.desktop.session import missing_tools, region_pixels, write_png
+from tests.desktop.session import missing_tools, region_pixels, wait_until, write_png
 from tests.http.test_web_page import page  # noqa: F401  (the fixture: Chromium driven by Playwright)
 from tests.requires import missing
 from toasty_client import (
@@ -131,14 +131,6 @@ async def hub(session: DaemonSession) -> AsyncIterator[ToastyServer]:
         yield server
 
 
-async def wait_for(check: object, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {within} s")
-        await asyncio.sleep(0.02)
-
-
 async def test_a_question_outlives_the_daemons_expiry_and_is_answered_after_14_s(
     session: DaemonSession, monitor: BusMonitor, hub: ToastyServer
 ) -> None:
@@ -174,7 +166,7 @@ async def test_buttons_answer_on_the_toast(session: DaemonSession, monitor: BusM
         asking = asyncio.ensure_future(agent.ask(QUESTION, timeout=30))
         (call,) = await monitor.notified(QUESTION.title)
         assert QUESTION.title not in call.body  # the summary shows it; the body does not repeat it
-        await wait_for(lambda: session.spec.name == "dunst" or session.toast_windows())
+        await wait_until(lambda: session.spec.name == "dunst" or session.toast_windows(), within=10.0)
         await session.click(call.daemon_id, 1, "reject")
         answer = await asyncio.wait_for(asking, 10)
     assert (answer.outcome, answer.button_id) == (Outcome.BUTTON, "reject")
@@ -249,7 +241,7 @@ async def test_a_daemon_started_after_the_hub_is_used_and_followed_both_ways(
         assert monitor.notifies == []
 
         session.start_daemon()
-        await wait_for(lambda: hub.renderer.status()[0].available)
+        await wait_until(lambda: hub.renderer.status()[0].available, within=10.0)
         await agent.publish(TextNotification(title="Desktop is up"))
         await monitor.notified("Desktop is up")
         (desktop, _) = await _status(hub)
@@ -259,14 +251,14 @@ async def test_a_daemon_started_after_the_hub_is_used_and_followed_both_ways(
         assert desktop.server_name in desktop.detail
 
         session.kill_daemon()
-        await wait_for(lambda: not hub.renderer.status()[0].available)
+        await wait_until(lambda: not hub.renderer.status()[0].available, within=10.0)
         await agent.publish(TextNotification(title="Daemon gone"))
         await hub.renderer.drain()
         assert "Daemon gone" in capsys.readouterr().err
         assert hub.renderer.failed["freedesktop"] == 0  # skipped while away, not tried and failed
 
         session.start_daemon()
-        await wait_for(lambda: hub.renderer.status()[0].available)
+        await wait_until(lambda: hub.renderer.status()[0].available, within=10.0)
         await agent.publish(TextNotification(title="Daemon back"))
         await monitor.notified("Daemon back")
 
@@ -353,7 +345,7 @@ async def test_scheduled_expiring_and_grouped_toasts_on_the_daemon(
         assert "#mute" in short.actions  # the hub's own action: mute this agent for an hour
         assert [c.summary for c in monitor.notifies] == ["Short-lived"]  # "Later" waits for its time
         await monitor.notified("Later", within=5)
-        await wait_for(lambda: short.daemon_id in monitor.closes, within=5)  # taken down at its expiry
+        await wait_until(lambda: short.daemon_id in monitor.closes, within=5)  # taken down at its expiry
 
         for job in (1, 2):
             await agent.publish(TextNotification(title=f"job {job} failed", group="CI"))
@@ -376,7 +368,7 @@ async def test_the_mute_action_clicked_on_dunst_mutes_the_agent(
         await agent.publish(TextNotification(title="Chatter"))
         (call,) = await monitor.notified("Chatter")
         await session.click(call.daemon_id, 0, "#mute")
-        await wait_for(lambda: bool(hub.attention_gate.state().muted))
+        await wait_until(lambda: bool(hub.attention_gate.state().muted), within=10.0)
         assert [m.agent for m in (await person.attention()).muted] == ["chatty"]
 
 
@@ -399,7 +391,7 @@ async def test_a_restart_with_a_scheduled_toast_pending_and_do_not_disturb_on(
         when = dt.datetime.now().astimezone() + dt.timedelta(seconds=2)
         await agent.publish(TextNotification(title="Report ready", deliver_at=when))
     async with running_server(**settings) as hub, ResilientNotificationClient(hub.address, agent_id="nightly") as agent:
-        await wait_for(lambda: [h.title for h in hub.attention_gate.state().held] == ["Report ready"], within=6)
+        await wait_until(lambda: [h.title for h in hub.attention_gate.state().held] == ["Report ready"], within=6)
         assert monitor.notifies == []  # its time came under do-not-disturb: held, not shown
         await agent.do_not_disturb(False)
         (digest,) = await monitor.notified("1 notification from 1 agent while you were away")
@@ -418,7 +410,7 @@ async def test_a_snoozed_question_leaves_the_daemon_and_comes_back(
         assert first.actions[-4:-2] == ["#snooze", "Remind me in 10 minutes"]
         (question,) = await person.open_questions()
         await person.snooze(question.notification_id, 1)
-        await wait_for(lambda: first.daemon_id in monitor.closes)  # taken down
+        await wait_until(lambda: first.daemon_id in monitor.closes, within=10.0)  # taken down
         await monitor.notified(QUESTION.title, count=2)  # and shown again a second later
         assert not asking.done()
         asking.cancel()
