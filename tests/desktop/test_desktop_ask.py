@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.core.helpers import take
-from tests.desktop.session import Desktop
+from tests.desktop.session import Desktop, wait_until
 from toasty_client import (
     Button,
     InteractiveNotification,
     Outcome,
     ResilientNotificationClient,
     TextInput,
+    TextNotification,
 )
 from toasty_server.app import ToastyServer
 from toasty_server.testing import running_server
@@ -121,3 +122,17 @@ async def test_approval_example_agent_end_to_end(server: ToastyServer, desktop: 
             agent.kill()
     assert agent.returncode == 0, err.decode()
     assert "approved via freedesktop: deploying v9.9" in err.decode()
+
+
+async def test_the_mute_action_clicked_on_dunst_mutes_the_agent(server: ToastyServer, desktop: Desktop) -> None:
+    """Every plain toast carries "Mute this agent for 1 hour" (test_every_daemon checks it is sent to each
+    daemon); here the person picks it in dunst's action menu."""
+    async with (
+        ResilientNotificationClient(server.address, agent_id="chatty") as agent,
+        ResilientNotificationClient(server.address) as person,
+    ):
+        await agent.publish(TextNotification(title="Chatter"))
+        shown = await desktop.wait_displayed("Chatter")
+        await desktop.choose(shown.id, "#mute")
+        await wait_until(lambda: bool(server.attention_gate.state().muted))
+        assert [m.agent for m in (await person.attention()).muted] == ["chatty"]

@@ -356,22 +356,6 @@ async def test_scheduled_expiring_and_grouped_toasts_on_the_daemon(
         assert second[0].replaces_id == first[0].daemon_id  # one toast, updated in place
 
 
-async def test_the_mute_action_clicked_on_dunst_mutes_the_agent(
-    session: DaemonSession, monitor: BusMonitor, hub: ToastyServer
-) -> None:
-    if session.spec.name != "dunst":
-        pytest.skip("clicked through dunst's action menu; the action itself is checked on every daemon above")
-    async with (
-        ResilientNotificationClient(hub.address, agent_id="chatty") as agent,
-        ResilientNotificationClient(hub.address) as person,
-    ):
-        await agent.publish(TextNotification(title="Chatter"))
-        (call,) = await monitor.notified("Chatter")
-        await session.click(call.daemon_id, 0, "#mute")
-        await wait_until(lambda: bool(hub.attention_gate.state().muted), within=10.0)
-        assert [m.agent for m in (await person.attention()).muted] == ["chatty"]
-
-
 async def test_a_restart_with_a_scheduled_toast_pending_and_do_not_disturb_on(
     session: DaemonSession, monitor: BusMonitor, tmp_path: Path
 ) -> None:
