@@ -6,8 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 from toasty_server.app import ToastyServer
 from toasty_server.config import ConfigError, Settings, load_settings
 from toasty_server.logs import setup_logging
+from toasty_server.stop_signals import stop_event
 from toasty_server.store import StoreError
 
 log = logging.getLogger("toasty_server.cli")
@@ -64,18 +63,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; a second signal exits at once."""
     server = ToastyServer(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        if stop.is_set():
-            log.warning("second %s: exiting now", signal.Signals(signum).name)
-            os._exit(130)
-        log.info("%s received: stopping gracefully", signal.Signals(signum).name)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
+    stop = stop_event("stopping gracefully")
     await server.start()
     await stop.wait()
     await server.stop()

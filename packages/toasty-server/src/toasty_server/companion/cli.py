@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib.util
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -24,6 +22,7 @@ from toasty_server.companion.options import (
     default_state_dir,
 )
 from toasty_server.logs import escape_controls, setup_logging
+from toasty_server.stop_signals import stop_event
 
 log = logging.getLogger(__name__)
 
@@ -118,20 +117,7 @@ async def _run(options: CompanionOptions) -> None:
     """Run until SIGINT/SIGTERM (a second one exits at once)."""
     from toasty_server.companion.companion import DesktopCompanion
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        if stop.is_set():
-            log.warning("second %s: exiting now", signal.Signals(signum).name)
-            os._exit(130)
-        log.info("%s received: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C cancels the run, which still closes all
-            loop.add_signal_handler(sig, on_signal, sig)
-    await DesktopCompanion(options).run(stop)
+    await DesktopCompanion(options).run(stop_event("stopping"))
 
 
 def main(argv: list[str] | None = None) -> int:
