@@ -13,7 +13,6 @@ says what runs and how to read it.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import pwd
 import shutil
@@ -21,7 +20,6 @@ import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,8 +28,8 @@ from typing import Any
 from bench.procs import GrpcServer, RawServer, RssSampler, ToastyServer, Worker, free_port, tree_cpu_seconds
 from bench.scenarios import Context, Shape, _base_spec, measure
 from bench.stats import summary
+from tests.postgres import APT_PACKAGE, create_database, find_binary, start_cluster, wait_ready
 
-APT_PACKAGE = "postgresql"
 # What the report quotes about the server the figures come from.
 PG_SETTINGS = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers")
 LOADS = ("floor", "saturated")
@@ -54,22 +52,9 @@ HUBS_FULL = HubSizes(agents=20, count=2000, concurrency=32, floor_n=150)
 HUBS_QUICK = HubSizes(agents=4, count=100, concurrency=8, floor_n=20)
 
 
-def _binary(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return candidates[-1] if candidates else None
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    """PostgreSQL will not run as root: run it as the `postgres` user then."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
 def postgres_available() -> str:
     """'' when the hubs shape can run here, else why not."""
-    if _binary("initdb") is None or _binary("postgres") is None:
+    if find_binary("initdb") is None or find_binary("postgres") is None:
         return (
             "PostgreSQL is not installed (no initdb/postgres on PATH or in /usr/lib/postgresql/*/bin): "
             f"apt-get install -y {APT_PACKAGE}"
@@ -102,43 +87,10 @@ class Postgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        initdb, postgres = _binary("initdb"), _binary("postgres")
-        if initdb is None or postgres is None:
+        if postgres_available():
             raise RuntimeError(postgres_available())
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            os.chown(self.directory, user.pw_uid, user.pw_gid)
-        # --no-sync: initdb's own flush of the new cluster; the server below runs with fsync on
-        init = [initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
-        done = subprocess.run(_as_postgres(init), capture_output=True, text=True, timeout=120, check=False)
-        if done.returncode:
-            raise RuntimeError(f"initdb failed ({done.returncode}): {done.stderr[-2000:]}")
-        with (self.directory / "postgres.log").open("wb") as log:
-            command = [postgres, "-D", str(self.data), "-p", str(self.port), "-k", str(self.directory)]
-            command += ["-c", "listen_addresses=127.0.0.1"]
-            self.proc = subprocess.Popen(
-                _as_postgres(command),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        self._wait_ready(30)
-
-    def _wait_ready(self, within: float) -> None:
-        import psycopg
-
-        deadline = time.monotonic() + within
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"PostgreSQL exited ({self.proc.returncode}):\n{self.log_tail()}")
-            try:
-                with psycopg.connect(self.url(), connect_timeout=2):
-                    return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        self.proc = start_cluster(self.directory, self.port, durable=True)
+        wait_ready(self.url(), self.proc, self.directory / "postgres.log")
 
     def log_tail(self) -> str:
         path = self.directory / "postgres.log"
@@ -146,13 +98,7 @@ class Postgres:
 
     def create_database(self) -> str:
         """A new empty database (each column starts from an empty log); its URL."""
-        import psycopg
-        from psycopg import sql
-
-        name = f"bench_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return self.url(name)
+        return create_database(self.url(), "bench")
 
     def settings(self) -> dict[str, str]:
         import psycopg
