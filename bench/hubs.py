@@ -28,7 +28,7 @@ from typing import Any
 from bench.procs import GrpcServer, RawServer, RssSampler, ToastyServer, Worker, free_port, tree_cpu_seconds
 from bench.scenarios import Context, Shape, _base_spec, measure
 from bench.stats import summary
-from tests.postgres import APT_PACKAGE, create_database, find_binary, start_cluster, wait_ready
+from tests.postgres_server import APT_PACKAGE, create_database, find_binary, start_cluster, wait_ready
 
 # What the report quotes about the server the figures come from.
 PG_SETTINGS = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers")
